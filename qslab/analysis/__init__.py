@@ -1,0 +1,1 @@
+"""Domain analysis: fluence conversion, spectral peaks and widths, thresholds."""

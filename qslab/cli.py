@@ -1,0 +1,168 @@
+"""The ``qslab`` command.
+
+Exit codes: 0 the run completed; 1 the run failed (the file says why); 2 invalid input
+(one line on stderr, nothing moved); 130 the run was aborted (Ctrl-C or SIGTERM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from qslab import __version__
+from qslab.errors import QslabError, ValidationError
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_ABORTED = 0, 1, 2, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit 2 like every other invalid input."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise ValidationError("usage", message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="qslab", description="Optical measurements for quantum-shell lasers.")
+    parser.add_argument("--version", action="version", version=f"qslab {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log instrument traffic")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run a procedure")
+    run.add_argument("procedure", help="procedure name (see `qslab procedures`)")
+    run.add_argument("--station", default="sim", help="built-in station name or TOML file")
+    run.add_argument("--out", default="runs", type=Path, help="folder for the run's HDF5 file")
+    run.add_argument(
+        "--set",
+        dest="assignments",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set a procedure parameter (repeatable)",
+    )
+    run.add_argument("--seed", type=int, default=None, help="seed of the simulated bench")
+
+    inspect = sub.add_parser("inspect", help="show a run file's metadata and analysis")
+    inspect.add_argument("file", type=Path)
+    inspect.add_argument("--json", action="store_true", help="one JSON object on stdout")
+
+    sub.add_parser("stations", help="list built-in stations")
+    procedures = sub.add_parser("procedures", help="list procedures and their parameters")
+    procedures.add_argument("name", nargs="?", help="show one procedure's parameters")
+    sub.add_parser("drivers", help="list instrument drivers")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        logging.basicConfig(
+            level=logging.DEBUG if args.verbose else logging.WARNING,
+            format="%(levelname)s %(name)s: %(message)s",
+        )
+        return COMMANDS[args.command](args)
+    except ValidationError as exc:
+        print(f"qslab: invalid input: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except QslabError as exc:
+        print(f"qslab: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _run(args: argparse.Namespace) -> int:
+    from qslab.api import run_procedure
+    from qslab.engine.progress import ProgressBar
+    from qslab.procedures.parameters import parse_assignments
+
+    result = run_procedure(
+        args.procedure,
+        station=args.station,
+        out=args.out,
+        seed=args.seed,
+        subscribers=[ProgressBar()],
+        **parse_assignments(args.assignments),
+    )
+    print(_summary(result.outcome, result.path, result.station))
+    status = result.outcome.status
+    if status == "completed":
+        return EXIT_OK
+    return EXIT_ABORTED if status == "aborted" else EXIT_FAILED
+
+
+def _summary(outcome, path, station) -> str:
+    lines = [f"run {outcome.status}: {outcome.num_events} points -> {path or '(no file)'}"]
+    if outcome.reason:
+        lines.append(f"  reason: {outcome.reason}")
+    for name, result in outcome.analysis.items():
+        lines.append("  " + _result_line(name, result))
+    if station.bench is not None and "ase_threshold" in outcome.analysis:
+        truth = station.bench.true_ase_threshold()
+        lines.append(f"  (simulated bench: true ASE threshold {truth:.3g} uJ/cm^2)")
+    return "\n".join(lines)
+
+
+def _result_line(name: str, result: dict) -> str:
+    value, error = result.get("value"), result.get("error")
+    text = f"{name:26s} {value:.4g}"
+    if error is not None and error == error:
+        text += f" ± {error:.2g}"
+    text += f" {result.get('units', '')}"
+    if result.get("method"):
+        text += f"  ({result['method']})"
+    return text
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from qslab.storage.reader import format_run, read_run
+
+    record = read_run(args.file)
+    if args.json:
+        print(json.dumps(record.summary_json(), indent=2))
+    else:
+        print(format_run(record))
+    return EXIT_OK
+
+
+def _stations(args: argparse.Namespace) -> int:
+    from qslab.station import builtin_stations
+
+    for name, description in builtin_stations().items():
+        print(f"{name:12s} {description}")
+    return EXIT_OK
+
+
+def _procedures(args: argparse.Namespace) -> int:
+    from qslab.procedures import PROCEDURES, procedure_class
+
+    chosen = [procedure_class(args.name)] if args.name else list(PROCEDURES.values())
+    for cls in chosen:
+        print(f"{cls.name:12s} {cls.title} (roles: {', '.join(cls.roles)})")
+        if args.name:
+            for p in cls.parameters:
+                print(f"    {p.describe()}")
+    return EXIT_OK
+
+
+def _drivers(args: argparse.Namespace) -> int:
+    from qslab.instruments.registry import drivers
+
+    for spec in drivers().values():
+        extra = f'  [needs: pip install "qslab[{spec.requires}]"]' if spec.requires else ""
+        print(f"{spec.name:26s} {spec.role:13s} {spec.description}{extra}")
+    return EXIT_OK
+
+
+COMMANDS = {
+    "run": _run,
+    "inspect": _inspect,
+    "stations": _stations,
+    "procedures": _procedures,
+    "drivers": _drivers,
+}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

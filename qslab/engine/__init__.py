@@ -1,0 +1,1 @@
+"""Run engine: documents, subscribers, the worker thread, abort, and the safe state."""

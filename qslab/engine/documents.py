@@ -1,0 +1,60 @@
+"""The documents of one run. Every consumer (file writer, plots, progress bar) reads only these.
+
+Modelled on bluesky's event model, trimmed to what a measurement needs. Documents are plain
+dicts so that any subscriber, in any thread, can read them without importing qslab types:
+
+``start``       uid, time, procedure, qslab_version, parameters {name: {value, units}},
+                station {role: {driver, resource, identity, settings}}, sample {..},
+                calibration {..}, environment {..}
+``descriptor``  run_uid, data_keys {name: {shape, dtype, units, description}},
+                constants {name: {value, units, description}} (arrays shared by every point,
+                e.g. the wavelength axis), plot {signal, axes}
+``event``       run_uid, seq_num (1, 2, ...), time, data {name: value}
+``progress``    run_uid, done, total, message (not stored)
+``analysis``    run_uid, results {name: {value, error, units, method, ...}}
+``stop``        run_uid, time, status (completed|aborted|failed), reason, num_events
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+Document = dict[str, Any]
+Subscriber = Callable[[str, Document], None]
+
+DOCUMENT_NAMES = ("start", "descriptor", "event", "progress", "analysis", "stop")
+RUN_STATUSES = ("running", "completed", "aborted", "failed")
+
+
+def new_uid() -> str:
+    return uuid.uuid4().hex
+
+
+def start_document(
+    procedure: str,
+    parameters: dict[str, dict[str, Any]],
+    station: dict[str, dict[str, Any]],
+    sample: dict[str, Any],
+    calibration: dict[str, Any],
+    environment: dict[str, Any],
+    qslab_version: str,
+) -> Document:
+    return {
+        "uid": new_uid(),
+        "time": time.time(),
+        "procedure": procedure,
+        "qslab_version": qslab_version,
+        "parameters": parameters,
+        "station": station,
+        "sample": sample,
+        "calibration": calibration,
+        "environment": environment,
+    }
+
+
+def data_key(shape: tuple[int, ...], dtype: str, units: str, description: str) -> dict[str, Any]:
+    """Schema of one per-point quantity; ``shape`` is per point (``()`` for a scalar)."""
+    return {"shape": list(shape), "dtype": dtype, "units": units, "description": description}

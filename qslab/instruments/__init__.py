@@ -1,0 +1,1 @@
+"""Role interfaces, real drivers grouped by vendor, and the driver registry."""

@@ -1,0 +1,107 @@
+"""What a procedure may ask of each instrument role, in physical units.
+
+Procedures know these roles, never instrument models (in the spirit of bluesky's
+``protocols.py``). Every role can report its identity and settings for the run record and can
+be put in its safe state, which the engine calls on every way out of a run.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+
+@runtime_checkable
+class Device(Protocol):
+    """Common to every role."""
+
+    def identity(self) -> str:
+        """The instrument's own identification string (``*IDN?`` or the vendor equivalent)."""
+
+    def settings(self) -> dict[str, Any]:
+        """Snapshot of the settings worth storing with a run (scalars or short lists)."""
+
+    def safe(self) -> None:
+        """Put the instrument in its safe state. Must not raise for an already-safe device."""
+
+    def close(self) -> None:
+        """Release the connection."""
+
+
+@runtime_checkable
+class PulsedLaser(Device, Protocol):
+    """A pulsed pump: emission, shutter, and the pulse train's wavelength and rate."""
+
+    @property
+    def wavelength_nm(self) -> float: ...
+
+    @property
+    def repetition_rate_hz(self) -> float: ...
+
+    @property
+    def pulse_width_s(self) -> float: ...
+
+    @property
+    def shutter_open(self) -> bool: ...
+
+    def open_shutter(self) -> None: ...
+
+    def close_shutter(self) -> None: ...
+
+    @property
+    def emission_on(self) -> bool: ...
+
+    def set_emission(self, on: bool) -> None: ...
+
+
+@runtime_checkable
+class Attenuator(Device, Protocol):
+    """Sets the fraction of pump energy that reaches the sample."""
+
+    def transmissions(self) -> np.ndarray:
+        """Every transmission the attenuator can set, ascending (continuous ones: a fine grid)."""
+
+    def set_transmission(self, transmission: float) -> float:
+        """Go to the setting nearest ``transmission``; return the nominal transmission reached."""
+
+    @property
+    def transmission(self) -> float: ...
+
+
+@runtime_checkable
+class EnergyMeter(Device, Protocol):
+    """Pulse energy at the meter's plane, in joules."""
+
+    def set_wavelength(self, wavelength_nm: float) -> None: ...
+
+    def read_energies(self, count: int) -> np.ndarray:
+        """Energies of ``count`` successive pulses, J."""
+
+
+@runtime_checkable
+class Spectrometer(Device, Protocol):
+    """A spectrum in counts on a fixed wavelength axis."""
+
+    @property
+    def wavelengths_nm(self) -> np.ndarray: ...
+
+    @property
+    def max_counts(self) -> float:
+        """Counts at which a pixel saturates."""
+
+    @property
+    def exposure_limits_s(self) -> tuple[float, float]: ...
+
+    def set_exposure(self, seconds: float) -> None: ...
+
+    def acquire(self) -> np.ndarray:
+        """One spectrum in raw counts, one value per pixel."""
+
+
+ROLE_TYPES: dict[str, type] = {
+    "laser": PulsedLaser,
+    "attenuator": Attenuator,
+    "energy_meter": EnergyMeter,
+    "spectrometer": Spectrometer,
+}

@@ -1,0 +1,45 @@
+"""What every procedure is: declared roles and parameters, a static check, and a body.
+
+A procedure only talks to roles (qslab/instruments/roles.py) and only reports through its
+:class:`RunContext`; it never opens files or plots. The engine runs :meth:`Procedure.run` in a
+worker thread and turns whatever ends it into the run's status.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from qslab.procedures.parameters import Parameter, resolve
+
+if TYPE_CHECKING:
+    from qslab.engine.runner import RunContext
+    from qslab.station import Station
+
+
+class Procedure(ABC):
+    name: ClassVar[str]
+    title: ClassVar[str]
+    roles: ClassVar[tuple[str, ...]]
+    parameters: ClassVar[tuple[Parameter, ...]]
+
+    def __init__(self, station: Station, values: dict[str, Any] | None = None) -> None:
+        self.station = station
+        self.values = resolve(self.parameters, values or {})
+        station.require(self.roles, self.name)
+        self.validate()
+
+    @classmethod
+    def parameter(cls, name: str) -> Parameter:
+        return next(p for p in cls.parameters if p.name == name)
+
+    def validate(self) -> None:  # noqa: B027 - optional hook, most procedures add checks
+        """Cross-checks between parameters and the station; no instrument is touched."""
+
+    def parameter_record(self) -> dict[str, dict[str, Any]]:
+        """Every parameter with its units, for the start document."""
+        return {p.name: {"value": self.values[p.name], "units": p.units} for p in self.parameters}
+
+    @abstractmethod
+    def run(self, ctx: RunContext) -> None:
+        """Take the data: emit a descriptor, one event per point, then the analysis."""

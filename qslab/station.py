@@ -1,0 +1,359 @@
+"""A station: instrument roles bound to drivers, plus beam, calibration, limits and sample.
+
+Loaded from TOML (DESIGN.md "Station file"); ``sim`` is built in. A user file may start from a
+built-in one with ``base = "sim"`` and override whole keys of any table. Everything is checked
+before any instrument is touched: :func:`load_station` only reads and validates,
+:class:`Station` builds simulators (which send nothing) and :meth:`Station.connect` is the first
+step that talks to hardware.
+"""
+
+from __future__ import annotations
+
+import logging
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from qslab.analysis import fluence as fl
+from qslab.errors import ValidationError
+from qslab.instruments.registry import DriverSpec, driver
+from qslab.sim.bench import LaserState, VirtualBench
+from qslab.sim.sample import QSFilm
+
+log = logging.getLogger(__name__)
+
+ROLES = ("laser", "attenuator", "energy_meter", "spectrometer")
+SAFE_ORDER = ("laser", "attenuator", "energy_meter", "spectrometer")
+TABLES = (*ROLES, "beam", "calibration", "limits", "sample", "bench")
+TOP_KEYS = ("name", "description", "base")
+SIM = "sim"
+
+SAMPLE_TEXT_KEYS = ("name", "batch", "notes")
+SAMPLE_PHYSICS_KEYS = tuple(k for k in QSFilm.field_names() if k != "name")
+
+
+def builtin_stations() -> dict[str, str]:
+    """Built-in station names and their one-line descriptions."""
+    out = {}
+    for entry in resources.files("qslab.stations").iterdir():
+        if entry.name.endswith(".toml"):
+            data = tomllib.loads(entry.read_text())
+            out[entry.name[:-5]] = data.get("description", "")
+    return out
+
+
+@dataclass(frozen=True)
+class RoleConfig:
+    role: str
+    spec: DriverSpec
+    resource: str | list[str]
+    options: dict[str, Any]
+
+    @property
+    def simulated(self) -> bool:
+        return self.resource == SIM
+
+
+@dataclass(frozen=True)
+class StationConfig:
+    name: str
+    source: str
+    roles: dict[str, RoleConfig]
+    beam: dict[str, Any]
+    calibration: dict[str, Any]
+    limits: dict[str, Any]
+    sample: dict[str, Any]
+    bench: dict[str, Any]
+    description: str = ""
+
+    @property
+    def w0_cm(self) -> float:
+        return fl.w0_cm(self.beam["spot_size_um"], self.beam["spot_definition"])
+
+    def film(self) -> QSFilm:
+        physics = {k: v for k, v in self.sample.items() if k in SAMPLE_PHYSICS_KEYS}
+        return QSFilm(name=self.sample.get("name", QSFilm.name), **physics)
+
+
+# -- loading -------------------------------------------------------------------------------
+def _read_toml(text: str, origin: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValidationError(origin, f"not valid TOML: {exc}") from None
+
+
+def _builtin_text(name: str) -> str | None:
+    entry = resources.files("qslab.stations").joinpath(f"{name}.toml")
+    return entry.read_text() if entry.is_file() else None
+
+
+def read_station_tables(spec: str | Path) -> tuple[dict[str, Any], str]:
+    """Raw tables of a built-in station (by name) or a TOML file, with ``base`` merged in."""
+    text = _builtin_text(str(spec)) if not str(spec).endswith(".toml") else None
+    if text is not None:
+        return _read_toml(text, f"station {spec}"), f"builtin:{spec}"
+    path = Path(spec)
+    if not path.is_file():
+        known = ", ".join(builtin_stations())
+        raise ValidationError(
+            "--station", f"{spec!r} is neither a built-in station ({known}) nor a readable file"
+        )
+    data = _read_toml(path.read_text(), str(path))
+    base = data.pop("base", None)
+    if base is None:
+        return data, str(path)
+    if not isinstance(base, str) or _builtin_text(base) is None:
+        raise ValidationError(f"{path.name}: base", f"{base!r} is not a built-in station")
+    merged = _read_toml(_builtin_text(base), f"station {base}")
+    for key, value in data.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged, str(path)
+
+
+def load_station(spec: str | Path = SIM, seed: int | None = None) -> StationConfig:
+    """Read and completely validate a station; nothing is opened."""
+    data, source = read_station_tables(spec)
+    for key, value in data.items():
+        if key in TOP_KEYS:
+            continue
+        if key not in TABLES:
+            raise ValidationError(
+                f"station.{key}", f"unknown table; a station has {', '.join(TABLES)}"
+            )
+        if not isinstance(value, dict):
+            raise ValidationError(f"station.{key}", "must be a table ([name] section)")
+    roles = {role: _role(role, data[role]) for role in ROLES if role in data}
+    bench = _bench(data.get("bench", {}))
+    if seed is not None:
+        bench["seed"] = seed
+    return StationConfig(
+        name=str(data.get("name", Path(str(spec)).stem)),
+        description=str(data.get("description", "")),
+        source=source,
+        roles=roles,
+        beam=_beam(data.get("beam", {})),
+        calibration=_calibration(data.get("calibration", {})),
+        limits=_limits(data.get("limits", {})),
+        sample=_sample(data.get("sample", {})),
+        bench=bench,
+    )
+
+
+def _role(role: str, table: dict[str, Any]) -> RoleConfig:
+    where = f"station.{role}"
+    if "driver" not in table:
+        raise ValidationError(f"{where}.driver", "missing; name a driver (see `qslab drivers`)")
+    spec = driver(str(table["driver"]), f"{where}.driver")
+    if spec.role != role:
+        raise ValidationError(
+            f"{where}.driver", f"{spec.name} is a {spec.role} driver, not a {role} driver"
+        )
+    resource = table.get("resource")
+    valid = isinstance(resource, str) and resource.strip()
+    valid = valid or (
+        isinstance(resource, list)
+        and resource
+        and all(isinstance(r, str) and r.strip() for r in resource)
+    )
+    if not valid:
+        raise ValidationError(f"{where}.resource", 'missing; give a VISA resource string or "sim"')
+    options = {k: v for k, v in table.items() if k not in ("driver", "resource")}
+    return RoleConfig(role, spec, resource, spec.check_options(where, options))
+
+
+def _number(table: dict, name: str, where: str, default: float | None, positive=True) -> float:
+    value = table.get(name, default)
+    if value is None:
+        raise ValidationError(f"{where}.{name}", "missing")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValidationError(f"{where}.{name}", f"expected a number, got {value!r}")
+    if positive and not value > 0:
+        raise ValidationError(f"{where}.{name}", f"must be positive, got {value!r}")
+    return float(value)
+
+
+def _only(table: dict, known: tuple[str, ...], where: str) -> None:
+    for key in table:
+        if key not in known:
+            raise ValidationError(f"{where}.{key}", f"unknown key; known: {', '.join(known)}")
+
+
+def _choice(table: dict, name: str, where: str, choices: tuple[str, ...], default: str) -> str:
+    value = table.get(name, default)
+    if value not in choices:
+        raise ValidationError(f"{where}.{name}", f"{value!r} is not one of {', '.join(choices)}")
+    return value
+
+
+def _beam(table: dict) -> dict[str, Any]:
+    where = "station.beam"
+    _only(table, ("spot_size_um", "spot_definition", "fluence_definition"), where)
+    return {
+        "spot_size_um": _number(table, "spot_size_um", where, None),
+        "spot_definition": _choice(
+            table, "spot_definition", where, fl.SPOT_DEFINITIONS, "1/e2_radius"
+        ),
+        "fluence_definition": _choice(
+            table, "fluence_definition", where, fl.FLUENCE_DEFINITIONS, "peak"
+        ),
+    }
+
+
+def _calibration(table: dict) -> dict[str, Any]:
+    where = "station.calibration"
+    _only(table, ("sample_per_meter", "full_pulse_energy_nJ"), where)
+    return {
+        "sample_per_meter": _number(table, "sample_per_meter", where, 1.0),
+        "full_pulse_energy_nJ": _number(table, "full_pulse_energy_nJ", where, None),
+    }
+
+
+def _limits(table: dict) -> dict[str, Any]:
+    where = "station.limits"
+    _only(table, ("max_fluence_uJ_cm2",), where)
+    return {"max_fluence_uJ_cm2": _number(table, "max_fluence_uJ_cm2", where, None)}
+
+
+def _sample(table: dict) -> dict[str, Any]:
+    where = "station.sample"
+    _only(table, SAMPLE_TEXT_KEYS + SAMPLE_PHYSICS_KEYS, where)
+    out: dict[str, Any] = {k: str(table.get(k, "")) for k in SAMPLE_TEXT_KEYS}
+    defaults = QSFilm()
+    for key in SAMPLE_PHYSICS_KEYS:
+        out[key] = _number(table, key, where, getattr(defaults, key))
+    for key in ("qy_x", "qy_xx_ratio"):
+        if out[key] > 1.0:
+            raise ValidationError(f"{where}.{key}", f"a quantum yield ratio <= 1, got {out[key]}")
+    return out
+
+
+def _bench(table: dict) -> dict[str, Any]:
+    where = "station.bench"
+    _only(table, ("realtime", "pulse_energy_nJ", "energy_jitter", "seed"), where)
+    realtime = table.get("realtime", True)
+    if not isinstance(realtime, bool):
+        raise ValidationError(f"{where}.realtime", f"expected true or false, got {realtime!r}")
+    seed = table.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise ValidationError(f"{where}.seed", f"expected an integer, got {seed!r}")
+    return {
+        "realtime": realtime,
+        "pulse_energy_nJ": _number(table, "pulse_energy_nJ", where, 12.0),
+        "energy_jitter": _number(table, "energy_jitter", where, 0.02, positive=False),
+        "seed": seed,
+    }
+
+
+# -- the live station ----------------------------------------------------------------------
+@dataclass
+class Station:
+    """A validated station with its simulators built; devices open on :meth:`connect`."""
+
+    config: StationConfig
+    bench: VirtualBench | None = None
+    simulators: dict[str, Any] = field(default_factory=dict)
+    devices: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        cfg = self.config
+        if any(rc.simulated for rc in cfg.roles.values()):
+            b = cfg.bench
+            self.bench = VirtualBench(
+                film=cfg.film(),
+                w0_cm=cfg.w0_cm,
+                sample_per_meter=cfg.calibration["sample_per_meter"],
+                laser=LaserState(
+                    pulse_energy_j=b["pulse_energy_nJ"] * 1e-9, energy_jitter=b["energy_jitter"]
+                ),
+                seed=b["seed"],
+                realtime=b["realtime"],
+            )
+            for role, rc in cfg.roles.items():
+                if rc.simulated:
+                    self.simulators[role] = rc.spec.simulator(self.bench, rc.options)
+
+    def require(self, roles: tuple[str, ...], procedure: str) -> None:
+        missing = [r for r in roles if r not in self.config.roles]
+        if missing:
+            raise ValidationError(
+                f"station.{missing[0]}",
+                f"procedure {procedure} needs a [{missing[0]}] table in the station file",
+            )
+
+    def connect(self) -> None:
+        """Open every role's driver. On failure, whatever opened is made safe and closed."""
+        try:
+            for role, rc in self.config.roles.items():
+                target = self.simulators.get(role, rc.resource)
+                self.devices[role] = rc.spec.connect(target, rc.options)
+        except Exception:
+            self.make_safe()
+            self.close()
+            raise
+
+    def __getitem__(self, role: str) -> Any:
+        return self.devices[role]
+
+    def make_safe(self) -> list[str]:
+        """Every opened role to its safe state, laser first. Returns the failures, never raises:
+        one device failing must not stop the others from being made safe."""
+        failures = []
+        for role in SAFE_ORDER:
+            device = self.devices.get(role)
+            if device is None:
+                continue
+            try:
+                device.safe()
+            except Exception as exc:  # noqa: BLE001 - every failure is reported, none stops us
+                log.error("could not make %s safe: %s", role, exc)
+                failures.append(f"{role}: {exc}")
+        return failures
+
+    def close(self) -> None:
+        for role, device in list(self.devices.items()):
+            try:
+                device.close()
+            except Exception as exc:  # noqa: BLE001
+                log.warning("closing %s: %s", role, exc)
+        self.devices.clear()
+
+    def describe(self) -> dict[str, dict[str, Any]]:
+        """Per role: driver, resource, identity and settings, for the run's start document."""
+        out: dict[str, dict[str, Any]] = {}
+        for role, rc in self.config.roles.items():
+            device = self.devices.get(role)
+            out[role] = {
+                "driver": rc.spec.name,
+                "resource": rc.resource if isinstance(rc.resource, str) else ", ".join(rc.resource),
+                "identity": device.identity() if device else "",
+                "settings": {**rc.options, **(device.settings() if device else {})},
+            }
+        out["beam"] = {"driver": "", "resource": "", "identity": "", "settings": self.config.beam}
+        if self.bench is not None:
+            out["bench"] = {
+                "driver": "qslab.sim",
+                "resource": SIM,
+                "identity": "qslab virtual bench",
+                "settings": {
+                    "true_ase_threshold": {
+                        "value": self.bench.true_ase_threshold(),
+                        "units": "uJ/cm^2",
+                    },
+                    "seed": -1 if self.config.bench["seed"] is None else self.config.bench["seed"],
+                    "realtime": self.config.bench["realtime"],
+                    "pulse_energy_nJ": self.config.bench["pulse_energy_nJ"],
+                    "energy_jitter": self.config.bench["energy_jitter"],
+                },
+            }
+        return out
+
+
+def open_station(spec: str | Path = SIM, seed: int | None = None) -> Station:
+    """Validate and build (not connect) a station."""
+    return Station(load_station(spec, seed))

@@ -1,0 +1,352 @@
+"""Reading a run file back: metadata and analysis at once, data columns only when asked.
+
+``read_run`` is what ``qslab inspect``, the GUI's file browser and users' notebooks call, so a
+file that is not a qslab run, truncated or corrupt is one :class:`QslabError` line naming the file,
+never an h5py traceback. Per-point data can be large (a spectrum per point), so
+:class:`RunRecord` holds only each column's schema and reads the values on demand, trimmed to the
+completed points recorded in ``/entry@points``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from qslab.errors import QslabError
+
+# Errors h5py raises for damaged files and objects; caught only around file access.
+H5_ERRORS = (OSError, KeyError, ValueError, TypeError, RuntimeError)
+
+
+@dataclass(frozen=True)
+class Column:
+    """One data key or constant of a run; ``read()`` loads its values from the file."""
+
+    path: Path
+    name: str
+    units: str
+    description: str
+    shape: tuple[int, ...]
+    per_point: bool
+
+    def read(self) -> np.ndarray:
+        """The values: one row per completed point, or the constant array itself."""
+        with _open(self.path) as file:
+            try:
+                dataset = file["entry/data"][self.name]
+                if h5py.check_string_dtype(dataset.dtype):
+                    dataset = dataset.asstr()
+                return dataset[: self.shape[0]] if self.per_point else dataset[()]
+            except H5_ERRORS as exc:
+                raise QslabError(
+                    f"{self.path}: cannot read data {self.name!r}: {_reason(exc)}"
+                ) from None
+
+
+@dataclass
+class RunRecord:
+    """Everything a run file says about its run, as plain Python values."""
+
+    path: Path
+    procedure: str
+    status: str
+    error: str
+    uid: str
+    start_time: str
+    end_time: str
+    qslab_version: str
+    points: int
+    parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
+    station: dict[str, Any] = field(default_factory=dict)
+    sample: dict[str, Any] = field(default_factory=dict)
+    calibration: dict[str, Any] = field(default_factory=dict)
+    environment: dict[str, Any] = field(default_factory=dict)
+    analysis: dict[str, dict[str, Any]] = field(default_factory=dict)
+    data: dict[str, Column] = field(default_factory=dict)
+    plot: dict[str, Any] = field(default_factory=dict)
+
+    def summary_json(self) -> dict[str, Any]:
+        """One JSON-ready object (NaN and infinities as null) for ``qslab inspect --json``."""
+        return _jsonable(
+            {
+                "file": str(self.path),
+                "procedure": self.procedure,
+                "status": self.status,
+                "error": self.error,
+                "uid": self.uid,
+                "start_time": self.start_time,
+                "end_time": self.end_time,
+                "qslab_version": self.qslab_version,
+                "points": self.points,
+                "parameters": self.parameters,
+                "sample": self.sample,
+                "station": self.station,
+                "calibration": self.calibration,
+                "environment": self.environment,
+                "analysis": self.analysis,
+                "data": {
+                    name: {"units": c.units, "shape": list(c.shape), "description": c.description}
+                    for name, c in self.data.items()
+                },
+                "plot": self.plot,
+            }
+        )
+
+
+def read_run(path: str | Path) -> RunRecord:
+    """Read a run's metadata and analysis; raise QslabError if it is not a readable qslab run."""
+    path = Path(path)
+    with _open(path) as file:
+        try:
+            entry = file.get("entry")
+            is_run = isinstance(entry, h5py.Group) and "procedure" in entry.attrs
+            record = _record(path, entry) if is_run else None
+        except H5_ERRORS as exc:
+            raise QslabError(f"{path}: damaged qslab run file: {_reason(exc)}") from None
+    if record is None:
+        raise QslabError(f"{path}: not a qslab run file (no /entry with a procedure)")
+    return record
+
+
+def format_run(record: RunRecord) -> str:
+    """A few aligned lines a person can read at a glance (``qslab inspect`` without --json)."""
+    status = record.status
+    if record.error:
+        status += f": {record.error}"
+    elif status == "running":
+        status += " (still running, or the process died before finishing)"
+    lines = [
+        f"{record.procedure}  {record.path.name}",
+        *_aligned(
+            {
+                "status": status,
+                "run": record.uid,
+                "started": _display_time(record.start_time),
+                "ended": _display_time(record.end_time) + _duration(record),
+                "points": str(record.points),
+                "sample": ", ".join(f"{k}={_format_value(v)}" for k, v in record.sample.items()),
+            }
+        ),
+    ]
+    if record.parameters:
+        lines.append("parameters")
+        lines += _aligned(
+            {
+                name: f"{_format_value(p['value'])} {p.get('units', '')}".rstrip()
+                for name, p in record.parameters.items()
+            }
+        )
+    if record.analysis:
+        lines.append("analysis")
+        lines += _aligned(
+            {name: _format_result(result) for name, result in record.analysis.items()}
+        )
+    return "\n".join(lines)
+
+
+def _open(path: Path) -> h5py.File:
+    # No file locking: a run being written (the writer does not lock either) stays readable.
+    try:
+        return h5py.File(path, "r", locking=False)
+    except OSError as exc:
+        raise QslabError(f"{path}: {_reason(exc)}") from None
+
+
+def _reason(exc: BaseException) -> str:
+    """h5py's message without its C-library wrapping, on one line."""
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return exc.strerror or str(exc)
+    message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if "signature not found" in message:
+        return "not an HDF5 file"
+    if "truncated file" in message:
+        return "truncated file (shorter than its header says)"
+    return message.removeprefix("Unable to synchronously open file ").strip("()")
+
+
+def _record(path: Path, entry: h5py.Group) -> RunRecord:
+    attrs = {key: _plain(value) for key, value in entry.attrs.items()}
+    points = int(attrs.get("points", 0))
+    data = entry.get("data")
+    return RunRecord(
+        path=path,
+        procedure=attrs["procedure"],
+        status=attrs.get("status", ""),
+        error=attrs.get("error", ""),
+        uid=attrs.get("uid", ""),
+        start_time=attrs.get("start_time", ""),
+        end_time=attrs.get("end_time", ""),
+        qslab_version=attrs.get("qslab_version", ""),
+        points=points,
+        parameters={
+            name: _quantity(dataset, always_units=True)
+            for name, dataset in _items(entry.get("parameters"))
+        },
+        station=_tree(entry.get("station")),
+        sample=_tree(entry.get("sample")),
+        calibration=_tree(entry.get("calibration")),
+        environment=_tree(entry.get("environment")),
+        analysis={name: _result(dataset) for name, dataset in _items(entry.get("analysis"))},
+        data={} if data is None else _columns(path, data, points),
+        plot={} if data is None else _plot(data),
+    )
+
+
+def _columns(path: Path, data: h5py.Group, points: int) -> dict[str, Column]:
+    columns = {}
+    for name, dataset in _items(data):
+        per_point = bool(dataset.maxshape) and dataset.maxshape[0] is None
+        shape = (min(points, dataset.shape[0]), *dataset.shape[1:]) if per_point else dataset.shape
+        columns[name] = Column(
+            path=path,
+            name=name,
+            units=_plain(dataset.attrs.get("units", "")),
+            description=_plain(dataset.attrs.get("description", "")),
+            shape=shape,
+            per_point=per_point,
+        )
+    return columns
+
+
+def _plot(data: h5py.Group) -> dict[str, Any]:
+    axes = [name for name in _plain(data.attrs.get("axes", [])) if name != "."]
+    return {"signal": _plain(data.attrs.get("signal", "")), "axes": axes}
+
+
+def _tree(group: h5py.Group | None) -> dict[str, Any]:
+    """Groups back to nested dicts; datasets with units back to {value, units}."""
+    out: dict[str, Any] = {}
+    for name, item in _items(group):
+        if isinstance(item, h5py.Group):
+            out[name] = _tree(item)
+        elif "units" in item.attrs or "description" in item.attrs:
+            out[name] = _quantity(item)
+        else:
+            out[name] = _dataset_value(item)
+    return out
+
+
+def _items(group: h5py.Group | None) -> list[tuple[str, Any]]:
+    """A group's members; h5py yields None for a link it cannot follow, which means damage."""
+    if group is None:
+        return []
+    items = list(group.items())
+    for name, item in items:
+        if item is None:
+            raise KeyError(f"cannot open {group.name}/{name}")
+    return items
+
+
+def _quantity(dataset: h5py.Dataset, always_units: bool = False) -> dict[str, Any]:
+    quantity = {"value": _dataset_value(dataset)}
+    if always_units:
+        quantity["units"] = ""
+    for key in ("units", "description"):
+        if key in dataset.attrs:
+            quantity[key] = _plain(dataset.attrs[key])
+    return quantity
+
+
+def _result(dataset: h5py.Dataset) -> dict[str, Any]:
+    result = {"value": _dataset_value(dataset), "error": None, "units": "", "method": ""}
+    result.update((key, _plain(value)) for key, value in dataset.attrs.items())
+    return result
+
+
+def _dataset_value(dataset: h5py.Dataset) -> Any:
+    is_text = h5py.check_string_dtype(dataset.dtype)
+    value = _plain(dataset.asstr()[()] if is_text else dataset[()])
+    if dataset.attrs.get("encoding") == "json":
+        return json.loads(value)
+    return value
+
+
+def _plain(value: Any) -> Any:
+    """numpy/h5py values as Python ones: Empty -> None, arrays -> lists, bytes -> str."""
+    if isinstance(value, h5py.Empty):
+        return None
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, np.ndarray):
+        return [_plain(item) for item in value.tolist()]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _aligned(rows: dict[str, str]) -> list[str]:
+    width = max(map(len, rows), default=0)
+    return [f"  {name:<{width}}  {text}".rstrip() for name, text in rows.items()]
+
+
+def _display_time(iso: str) -> str:
+    """ISO 8601 without the T and the milliseconds, keeping the UTC offset."""
+    return re.sub(r"\.\d+", "", iso.replace("T", " ")) if iso else "-"
+
+
+def _duration(record: RunRecord) -> str:
+    try:
+        seconds = (
+            datetime.fromisoformat(record.end_time) - datetime.fromisoformat(record.start_time)
+        ).total_seconds()
+    except ValueError:  # not ended yet
+        return ""
+    minutes, seconds = divmod(round(seconds), 60)
+    return f"  ({minutes} min {seconds} s)" if minutes else f"  ({seconds} s)"
+
+
+def _format_result(result: dict[str, Any]) -> str:
+    text = _format_measurement(result.get("value"), result.get("error"))
+    units = result.get("units") or ""
+    method = f"  ({result['method']})" if result.get("method") else ""
+    return f"{text} {units}".rstrip() + method
+
+
+def _format_measurement(value: Any, error: Any) -> str:
+    """value ± error to the error's two significant digits (5.31 ± 0.12)."""
+    numbers = (int, float)
+    if not (
+        isinstance(value, numbers)
+        and isinstance(error, numbers)
+        and math.isfinite(value)
+        and math.isfinite(error)
+        and error > 0
+    ):
+        return _format_value(value)
+    decimals = max(0, 1 - math.floor(math.log10(error)))
+    if decimals > 6:
+        return f"{value:.3g} ± {error:.2g}"
+    return f"{value:.{decimals}f} ± {error:.{decimals}f}"
+
+
+def _format_value(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, list):
+        items = [_format_value(item) for item in value]
+        if len(items) > 6:
+            return f"[{', '.join(items[:3])}, ..., {items[-1]}] ({len(items)} values)"
+        return f"[{', '.join(items)}]"
+    if isinstance(value, dict) and "value" in value:
+        return f"{_format_value(value['value'])} {value.get('units', '')}".rstrip()
+    return str(value)
