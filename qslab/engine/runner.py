@@ -153,17 +153,23 @@ class RunEngine:
         """Run to the end in a worker thread; Ctrl-C and SIGTERM here abort the run."""
         self._abort.clear()
         outcome: list[RunOutcome] = []
-        worker = threading.Thread(
-            target=lambda: outcome.append(self._run_worker(procedure, station)),
-            name=f"qslab-{procedure.name}",
-            daemon=True,
-        )
+        done = threading.Event()
+
+        def work() -> None:
+            try:
+                outcome.append(self._run_worker(procedure, station))
+            finally:
+                done.set()
+
+        worker = threading.Thread(target=work, name=f"qslab-{procedure.name}", daemon=True)
         previous = self._install_sigterm()
         try:
             worker.start()
-            while worker.is_alive():
+            # wait on an Event, not Thread.join: a join interrupted by Ctrl-C can leave the
+            # thread looking finished while it still runs (CPython 3.11)
+            while not done.is_set():
                 try:
-                    worker.join(0.1)
+                    done.wait(0.1)
                 except KeyboardInterrupt:
                     self.abort("interrupted by the user (Ctrl-C)")
         finally:

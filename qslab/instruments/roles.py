@@ -73,7 +73,8 @@ class Attenuator(Device, Protocol):
 class EnergyMeter(Device, Protocol):
     """Pulse energy at the meter's plane, in joules."""
 
-    def set_wavelength(self, wavelength_nm: float) -> None: ...
+    def configure(self, wavelength_nm: float, repetition_rate_hz: float) -> None:
+        """Wavelength correction, and the pulse rate a power head divides by."""
 
     def read_energies(self, count: int) -> np.ndarray:
         """Energies of ``count`` successive pulses, J."""
@@ -91,7 +92,8 @@ class Spectrometer(Device, Protocol):
         """Counts at which a pixel saturates."""
 
     @property
-    def exposure_limits_s(self) -> tuple[float, float]: ...
+    def exposure_limits_s(self) -> tuple[float, float]:
+        """Shortest and longest exposure the spectrometer accepts, both inclusive."""
 
     def set_exposure(self, seconds: float) -> None: ...
 

@@ -1,0 +1,1 @@
+"""Coherent lasers: the Chameleon Ultra / Vision Ti:sapphire oscillators."""

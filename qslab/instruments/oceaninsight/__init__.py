@@ -1,0 +1,1 @@
+"""Ocean Insight (Ocean Optics) spectrometers through python-seabreeze."""
