@@ -1,8 +1,9 @@
 """Threshold methods recover the threshold that synthetic light-in/light-out curves were built with.
 
-Curves are built here from models.py (the bench's truth), never with the fitting code: spontaneous
-emission a F**k plus stimulated emission b S(F / F_th; beta), spot-averaged over a Gaussian beam
-or, for the methods whose textbook assumption is a flat-top spot, taken at one fluence.
+Curves are built here from models.py (the bench's truth), never with the fitting code: Poisson
+spontaneous emission a P(n>=1) + c P(n>=2) at <N> = F / F_sat plus stimulated emission
+b S(F / F_th; beta), spot-averaged over a Gaussian beam or, for the methods whose textbook
+assumption is a flat-top spot, taken at one fluence.
 """
 
 import json
@@ -11,7 +12,12 @@ import math
 import numpy as np
 import pytest
 
-from qslab.analysis.models import gaussian_spot_average, stimulated_fraction
+from qslab.analysis.models import (
+    gaussian_spot_average,
+    p_at_least_one,
+    p_at_least_two,
+    stimulated_fraction,
+)
 from qslab.analysis.threshold import (
     all_thresholds,
     ase_curve,
@@ -23,20 +29,26 @@ from qslab.analysis.threshold import (
 
 F_TH = 5.3
 BETA = 0.02
-FLUENCES = np.geomspace(0.5, 40.0, 25)
+FLUENCES = np.geomspace(0.5, 60.0, 25)
 SEEDS = range(5)
 
 
-def gaussian_spot_curve(fluence, a=1.0, k=0.8, b=60.0, f_th=F_TH, beta=BETA):
+F_SAT = F_TH / 1.4
+
+
+def gaussian_spot_curve(fluence, a=4.0, c=2.0, f_sat=F_SAT, b=30.0, f_th=F_TH, beta=BETA):
+    n = fluence / f_sat
+    spontaneous = a * gaussian_spot_average(p_at_least_one, n)
+    spontaneous += c * gaussian_spot_average(p_at_least_two, n)
     stimulated = gaussian_spot_average(lambda p: stimulated_fraction(p, beta), fluence / f_th)
-    return a * fluence**k + b * stimulated
+    return spontaneous + b * stimulated
 
 
 def flat_top_curve(fluence, b=1000.0, f_th=F_TH, beta=BETA):
     return fluence + b * stimulated_fraction(fluence / f_th, beta)
 
 
-def noisy(curve, seed, relative=0.02):
+def noisy(curve, seed, relative=0.01):
     return curve * (1 + relative * np.random.default_rng(seed).standard_normal(curve.size))
 
 
@@ -48,7 +60,7 @@ def linewidth_curve(fluence, pl=30.0, ase=6.0, midpoint=6.0, width_dex=0.1):
 
 def test_ase_curve_is_the_models_py_truth():
     assert np.allclose(
-        ase_curve(FLUENCES, 1.0, 0.8, 60.0, F_TH, BETA), gaussian_spot_curve(FLUENCES)
+        ase_curve(FLUENCES, 4.0, 2.0, F_SAT, 30.0, F_TH, BETA), gaussian_spot_curve(FLUENCES)
     )
 
 

@@ -7,9 +7,10 @@ import logging
 from typing import Any
 
 import numpy as np
+from scipy.optimize import curve_fit
 
 from qslab.analysis import fluence as fl
-from qslab.analysis.spectra import fit_gaussian_peak
+from qslab.analysis.spectra import FWHM_PER_SIGMA, fit_gaussian_peak, gaussian
 from qslab.analysis.threshold import all_thresholds
 
 log = logging.getLogger(__name__)
@@ -60,42 +61,81 @@ def analyse_ase(
 
 
 def _lines(wavelengths: np.ndarray, spectra: np.ndarray) -> dict[str, dict[str, Any]]:
-    """X line from the faintest spectra, XX (ASE) line from the brightest, and the splitting."""
+    """XX (ASE) line from the brightest spectrum, X line from the faintest, and the splitting.
+
+    The faint spectra hold spontaneous XX emission too, which pulls a single-Gaussian X fit to
+    the blue; so the X line is fitted beside a band of the same width at the measured XX line.
+    """
     out: dict[str, dict[str, Any]] = {}
     low = spectra[:LOW_FLUENCE_SPECTRA]
     peaks = np.max(low, axis=1, keepdims=True)
+    faint = np.mean(low / np.where(peaks > 0, peaks, 1), axis=0)
     try:
-        x_fit = fit_gaussian_peak(wavelengths, np.mean(low / np.where(peaks > 0, peaks, 1), 0))
+        x_alone = fit_gaussian_peak(wavelengths, faint)
     except ValueError as exc:
         log.warning("exciton line not determined: %s", exc)
         return out
-    out["x_peak"] = _line(x_fit.center_nm, x_fit.center_err_nm, "nm", "gaussian_low_fluence")
-    out["x_linewidth"] = _line(x_fit.fwhm_nm, x_fit.fwhm_err_nm, "nm", "gaussian_low_fluence")
-    try:
-        xx_fit = fit_gaussian_peak(wavelengths, spectra[-1])
-    except ValueError as exc:
-        log.warning("biexciton ASE line not determined: %s", exc)
+    xx_fit = _ase_line(wavelengths, spectra[-1], x_alone.fwhm_nm)
+    if xx_fit is None:
+        out["x_peak"] = _line(x_alone.center_nm, x_alone.center_err_nm, "nm", "gaussian")
+        out["x_linewidth"] = _line(x_alone.fwhm_nm, x_alone.fwhm_err_nm, "nm", "gaussian")
         return out
-    if xx_fit.fwhm_nm > ASE_NARROWING * x_fit.fwhm_nm:
-        log.warning(
-            "no ASE line at the highest fluence (%.1f nm wide, spontaneous %.1f nm): extend "
-            "the fluence range upward to measure the XX line",
-            xx_fit.fwhm_nm,
-            x_fit.fwhm_nm,
-        )
-        return out
+    centre, centre_err, fwhm, fwhm_err = _exciton_beside(
+        wavelengths, faint, x_alone, xx_fit.center_nm
+    )
+    out["x_peak"] = _line(centre, centre_err, "nm", "gaussian_beside_xx")
+    out["x_linewidth"] = _line(fwhm, fwhm_err, "nm", "gaussian_beside_xx")
     out["xx_peak"] = _line(xx_fit.center_nm, xx_fit.center_err_nm, "nm", "gaussian_ase_line")
     out["ase_linewidth"] = _line(xx_fit.fwhm_nm, xx_fit.fwhm_err_nm, "nm", "gaussian_ase_line")
-    splitting = fl.splitting_mev(xx_fit.center_nm, x_fit.center_nm)
+    splitting = fl.splitting_mev(xx_fit.center_nm, centre)
     error = (
         np.hypot(
             fl.photon_energy_ev(xx_fit.center_nm) / xx_fit.center_nm * xx_fit.center_err_nm,
-            fl.photon_energy_ev(x_fit.center_nm) / x_fit.center_nm * x_fit.center_err_nm,
+            fl.photon_energy_ev(centre) / centre * centre_err,
         )
         * 1e3
     )
     out["xx_x_splitting"] = _line(splitting, float(error), "meV", "xx_peak - x_peak")
     return out
+
+
+def _ase_line(wavelengths: np.ndarray, brightest: np.ndarray, spontaneous_fwhm: float):
+    """The narrow ASE line of the brightest spectrum, or None (with the reason logged)."""
+    try:
+        fit = fit_gaussian_peak(wavelengths, brightest)
+    except ValueError as exc:
+        log.warning("biexciton ASE line not determined: %s", exc)
+        return None
+    if fit.fwhm_nm > ASE_NARROWING * spontaneous_fwhm:
+        log.warning(
+            "no ASE line at the highest fluence (%.1f nm wide, spontaneous %.1f nm): extend "
+            "the fluence range upward to measure the XX line",
+            fit.fwhm_nm,
+            spontaneous_fwhm,
+        )
+        return None
+    return fit
+
+
+def _exciton_beside(wavelengths, spectrum, first, xx_nm: float):
+    """X centre and FWHM (with errors) from X + XX Gaussians of one width, XX held at xx_nm."""
+
+    def model(wl, centre, sigma, a_x, a_xx, offset):
+        return gaussian(wl, centre, sigma, a_x, offset) + gaussian(wl, xx_nm, sigma, a_xx)
+
+    p0 = [first.center_nm, first.sigma_nm, first.amplitude, 0.1 * first.amplitude, 0.0]
+    try:
+        popt, pcov = curve_fit(model, wavelengths, spectrum, p0=p0, maxfev=4000)
+    except RuntimeError as exc:
+        log.warning("X + XX fit did not converge (%s); single-line X fit kept", exc)
+        return first.center_nm, first.center_err_nm, first.fwhm_nm, first.fwhm_err_nm
+    err = np.sqrt(np.diag(pcov))
+    return (
+        float(popt[0]),
+        float(err[0]),
+        float(FWHM_PER_SIGMA * abs(popt[1])),
+        float(FWHM_PER_SIGMA * err[1]),
+    )
 
 
 def _line(value: float, error: float, units: str, method: str) -> dict[str, Any]:

@@ -6,9 +6,10 @@ on real data, so each result carries its method name, a 1-sigma error and the fi
 method raises ``ValueError`` with the fix (usually "extend the fluence range") when the data cannot
 support it, instead of returning a number that means nothing.
 
-The primary method fits the model the simulated bench uses as truth: spontaneous emission
-``a F**k`` (sub-linear from Poisson saturation) plus stimulated emission from the steady-state
-rate equation averaged over the Gaussian pump spot, ``b S(F / F_th; beta)``.
+The primary method fits the physics of PHYSICS.md section 3 averaged over the Gaussian pump spot:
+spontaneous emission from Poisson occupation, ``a P(n>=1) + c P(n>=2)`` at <N> = F / F_sat
+(exciton and biexciton emitters, both saturating), plus stimulated emission from the
+steady-state rate equation, ``b S(F / F_th; beta)``.
 """
 
 from __future__ import annotations
@@ -21,13 +22,18 @@ from scipy import stats
 from scipy.optimize import curve_fit, least_squares
 from scipy.special import expit
 
-from qslab.analysis.models import gaussian_spot_average, stimulated_fraction
+from qslab.analysis.models import (
+    gaussian_spot_average,
+    p_at_least_one,
+    p_at_least_two,
+    stimulated_fraction,
+)
 
 FLUENCE_UNITS = "uJ/cm^2"
 BETA_BOUNDS = (1e-5, 0.5)
-EXPONENT_BOUNDS = (0.2, 1.5)
 NO_KINK_P_VALUE = 0.01
 MIN_SIDE_POINTS = 3
+SUPERLINEAR_SLOPE = 1.2  # log-log slope above which emission is already stimulated
 AMPLITUDE_DECADES = 15.0
 MAX_NFEV = 150  # per start; the degenerate fits that wander longer are rejected anyway
 MIN_SLOPE_RISE = 0.1  # a log-log slope bump smaller than this is not an ASE kink
@@ -50,11 +56,21 @@ class ThresholdResult:
         return {**head, "method": self.method, **self.details}
 
 
-def ase_curve(fluence, a: float, k: float, b: float, f_th: float, beta: float) -> np.ndarray:
-    """Spot-averaged emission ``a F**k + b S(F / f_th; beta)`` of the rate-equation method."""
+def spontaneous_curve(fluence, a: float, c: float, f_sat: float) -> np.ndarray:
+    """Spot-averaged Poisson emission ``a P(n>=1) + c P(n>=2)`` with <N> = F / f_sat."""
+    p = np.asarray(fluence, dtype=float) / f_sat
+    return a * gaussian_spot_average(p_at_least_one, p) + c * gaussian_spot_average(
+        p_at_least_two, p
+    )
+
+
+def ase_curve(
+    fluence, a: float, c: float, f_sat: float, b: float, f_th: float, beta: float
+) -> np.ndarray:
+    """Spot-averaged emission of the rate-equation method: spontaneous plus stimulated."""
     f = np.asarray(fluence, dtype=float)
     stimulated = gaussian_spot_average(lambda p: stimulated_fraction(p, beta), f / f_th)
-    return a * f**k + b * stimulated
+    return spontaneous_curve(f, a, c, f_sat) + b * stimulated
 
 
 def threshold_rate_equation(
@@ -67,43 +83,47 @@ def threshold_rate_equation(
 ) -> ThresholdResult:
     """Fit the whole S-curve with the Gaussian-spot rate-equation model; F_th is the threshold.
 
-    Fits log10(y) (relative errors) for a, k, b, F_th and log10(beta) from several starts and
-    keeps the lowest cost. The error comes from the Jacobian covariance, scaled by the residual
-    variance unless ``y_err`` is given; ``n_bootstrap`` > 0 replaces it by the scatter of refits
-    to resampled residuals (slower, safer when beta sits near a bound).
+    Fits log10(y) (relative errors) for the logarithms of a, c, F_sat, b, F_th and beta
+    from several starts and keeps the lowest cost. The error comes from the Jacobian
+    covariance, scaled by the residual variance unless ``y_err`` is given; ``n_bootstrap`` > 0
+    replaces it by the scatter of refits to resampled residuals (slower, safer when beta sits
+    near a bound).
 
-    A curve without a kink is rejected, not fitted: this raises ``ValueError`` if the S-curve does
-    not beat a single power law (F-test, p > 0.01), if fewer than 3 points lie on either side of
-    the fitted threshold, or if fewer than 3 lie above the fitted curve's steepest point (about
-    1.5 F_th for a Gaussian spot; without the bend above it, F_th and beta are degenerate).
+    A curve without a kink is rejected, not fitted: this raises ``ValueError`` if the S-curve
+    does not beat both a single power law and spontaneous emission alone (F-tests, p > 0.01),
+    if fewer than 3 points lie on either side of the fitted threshold, or if fewer than 3 lie
+    above the fitted curve's steepest point (about 1.5 F_th for a Gaussian spot; without the
+    bend above it, F_th and beta are degenerate).
     """
     x, y, y_err = _curve(x, y, y_err, min_points=8)
     log_y = np.log10(y)
     sigma = None if y_err is None else y_err / (y * np.log(10))
     fit = _best_rate_equation_fit(x, log_y, sigma)
-    a, k, b, f_th, beta = params = _physical(fit.x)
+    a, c, f_sat, b, f_th, beta = params = _physical(fit.x)
     p_value = _no_kink_p_value(x, log_y, sigma, fit)
-    _require_kink(p_value)
+    _require_kink(p_value, x, log_y)
     _require_both_sides(x, f_th, units)
     steepest = _steepest(x, *params)
     _require_turnover(x, steepest, units)
-    # the fit vector is (log10 a, k, log10 b, log10 F_th, log10 beta): propagate to linear units
-    scale = np.log(10) * np.array([a, 1 / np.log(10), b, f_th, beta])
+    # the fit vector holds log10 of every parameter: propagate to linear units
+    scale = np.log(10) * np.array(params)
     errors = [float(e) for e in scale * _covariance_errors(fit, x.size, y_err is not None)]
     details = {
         "a": a,
         "a_err": errors[0],
-        "k": k,
-        "k_err": errors[1],
+        "c": c,
+        "c_err": errors[1],
+        "f_sat": f_sat,
+        "f_sat_err": errors[2],
         "b": b,
-        "b_err": errors[2],
+        "b_err": errors[3],
         "beta": beta,
-        "beta_err": errors[4],
+        "beta_err": errors[5],
         "steepest_fluence": steepest,
         "p_value_no_kink": p_value,
         "reduced_chi2": float(2 * fit.cost / (x.size - fit.x.size)),
     }
-    error = errors[3]
+    error = errors[4]
     if n_bootstrap > 0:
         details["error_covariance"] = error
         error = _bootstrap_error(x, log_y, sigma, fit, n_bootstrap, seed)
@@ -300,9 +320,9 @@ def _curve(x, y, y_err, min_points: int, positive: bool = True):
     return x[keep][order], y[keep][order], None if err is None else err[keep][order]
 
 
-def _physical(theta: np.ndarray) -> tuple[float, float, float, float, float]:
-    """(a, k, b, F_th, beta) from the fit vector (log10 a, k, log10 b, log10 F_th, log10 beta)."""
-    return tuple(float(v) for v in (10 ** theta[0], theta[1], 10 ** theta[2], *10 ** theta[3:]))
+def _physical(theta: np.ndarray) -> tuple[float, ...]:
+    """(a, c, F_sat, b, F_th, beta) from the fit vector of their log10."""
+    return tuple(float(v) for v in 10 ** np.asarray(theta))
 
 
 def _rate_equation_residuals(theta, x, log_y, sigma):
@@ -315,8 +335,9 @@ def _rate_equation_bounds(x: np.ndarray, log_y: np.ndarray) -> tuple[list[float]
     amplitudes stay within 15 decades of the signal, which keeps every trial step finite."""
     log_beta = np.log10(BETA_BOUNDS)
     amp_lo, amp_hi = log_y.min() - AMPLITUDE_DECADES, log_y.max() + AMPLITUDE_DECADES
-    lower = [amp_lo, EXPONENT_BOUNDS[0], amp_lo, np.log10(x[0]) - 0.5, log_beta[0]]
-    upper = [amp_hi, EXPONENT_BOUNDS[1], amp_hi, np.log10(x[-1]) + 0.5, log_beta[1]]
+    log_x = np.log10([x[0], x[-1]])
+    lower = [amp_lo, amp_lo, log_x[0] - 2, amp_lo, log_x[0] - 0.5, log_beta[0]]
+    upper = [amp_hi, amp_hi, log_x[1] + 2, amp_hi, log_x[1] + 0.5, log_beta[1]]
     return lower, upper
 
 
@@ -334,20 +355,22 @@ def _fit_from(x, log_y, sigma, theta0):
 
 
 def _starts(x: np.ndarray, log_y: np.ndarray) -> list[np.ndarray]:
-    """Starts at two thresholds below the steepest measured log-log slope and two betas."""
+    """Starts at two thresholds below the steepest measured log-log slope and two betas, with
+    F_sat at the review's gain threshold (<N> = 1.4 at F_th) and the exciton term set by the
+    faintest points, where P(n>=1) is still linear in fluence."""
     log_x, inverse = np.unique(np.log10(x), return_inverse=True)
     mean_log_y = np.bincount(inverse, log_y) / np.bincount(inverse)
     kink = 10 ** log_x[int(np.argmax(np.gradient(mean_log_y, log_x)))]
-    k0 = float(np.clip(np.polyfit(log_x[:3], mean_log_y[:3], 1)[0], *EXPONENT_BOUNDS))
-    log_a = float(np.median(mean_log_y[:3] - k0 * log_x[:3]))
     top_y = 10 ** mean_log_y[-1]
-    excess = max(top_y - 10 ** (log_a + k0 * log_x[-1]), 0.5 * top_y)
     starts = []
     for f_th in kink * np.array([0.5, 0.9]):
+        f_sat = f_th / 1.4
+        a = float(np.median(10 ** mean_log_y[:3] / spontaneous_curve(10 ** log_x[:3], 1, 0, f_sat)))
+        excess = max(top_y - spontaneous_curve(x[-1], a, 0.5 * a, f_sat)[0], 0.5 * top_y)
         for beta in (1e-3, 3e-2):
-            top = ase_curve(x[-1], 0.0, k0, 1.0, f_th, beta)[0]
-            theta = [log_a, k0, np.log10(excess / top), np.log10(f_th), np.log10(beta)]
-            starts.append(np.array(theta))
+            top = ase_curve(x[-1], 0.0, 0.0, f_sat, 1.0, f_th, beta)[0]
+            theta = np.log10([a, 0.5 * a, f_sat, excess / top, f_th, beta])
+            starts.append(theta)
     return starts
 
 
@@ -357,24 +380,48 @@ def _best_rate_equation_fit(x, log_y, sigma):
 
 
 def _no_kink_p_value(x, log_y, sigma, fit) -> float:
-    """F-test of the S-curve against a single power law (3 extra parameters)."""
+    """The larger p-value of two F-tests: the S-curve against a single power law, and against
+    spontaneous emission alone (Poisson saturation bends a curve too, but never upward)."""
     log_x = np.log10(x)
     weights = None if sigma is None else 1 / sigma
     line = np.polyval(np.polyfit(log_x, log_y, 1, w=weights), log_x)
-    resid = line - log_y if sigma is None else (line - log_y) / sigma
-    floor = x.size * _LOG_FLOOR**2
-    rss_line = max(float(resid @ resid), floor)
+    p_line = _f_test(_weighted(line - log_y, sigma), 2, fit, x.size)
+    theta = fit.x[:3]
+    spont = least_squares(
+        lambda t: _weighted(np.log10(spontaneous_curve(x, *10**t)) - log_y, sigma),
+        theta,
+        bounds=[b[:3] for b in _rate_equation_bounds(x, log_y)],
+        x_scale="jac",
+        max_nfev=MAX_NFEV,
+    )
+    p_spont = _f_test(spont.fun, 3, fit, x.size)
+    return max(p_line, p_spont)
+
+
+def _weighted(residuals: np.ndarray, sigma) -> np.ndarray:
+    return residuals if sigma is None else residuals / sigma
+
+
+def _f_test(null_residuals: np.ndarray, null_params: int, fit, n_points: int) -> float:
+    floor = n_points * _LOG_FLOOR**2
+    rss_null = max(float(null_residuals @ null_residuals), floor)
     rss_curve = max(2 * fit.cost, floor)
-    dof = x.size - fit.x.size
-    f_stat = (rss_line - rss_curve) / (fit.x.size - 2) / (rss_curve / dof)
-    return float(stats.f.sf(f_stat, fit.x.size - 2, dof))
+    dof = n_points - fit.x.size
+    extra = fit.x.size - null_params
+    f_stat = (rss_null - rss_curve) / extra / (rss_curve / dof)
+    return float(stats.f.sf(f_stat, extra, dof))
 
 
-def _require_kink(p_value: float) -> None:
+def _require_kink(p_value: float, x: np.ndarray, log_y: np.ndarray) -> None:
+    """A curve that is already super-linear at its faintest points started above threshold."""
     if p_value > NO_KINK_P_VALUE:
+        low_slope = np.polyfit(np.log10(x[: MIN_SIDE_POINTS + 1]), log_y[: MIN_SIDE_POINTS + 1], 1)[
+            0
+        ]
+        where = "downward" if low_slope > SUPERLINEAR_SLOPE else "upward"
         raise ValueError(
-            f"no threshold: a single power law fits as well as the S-curve (F-test p = "
-            f"{p_value:.2g}); extend the fluence range upward"
+            f"no threshold: a power law or spontaneous emission alone fits as well as the "
+            f"S-curve (F-test p = {p_value:.2g}); extend the fluence range {where}"
         )
 
 
@@ -391,10 +438,10 @@ def _require_both_sides(x: np.ndarray, f_th: float, units: str) -> None:
         )
 
 
-def _steepest(x: np.ndarray, a: float, k: float, b: float, f_th: float, beta: float) -> float:
+def _steepest(x: np.ndarray, *params: float) -> float:
     """Fluence of the fitted curve's steepest log-log slope (searched up to 3x the range)."""
     grid = np.geomspace(x[0], 3 * x[-1], 600)
-    log_model = np.log(ase_curve(grid, a, k, b, f_th, beta))
+    log_model = np.log(ase_curve(grid, *params))
     return float(grid[np.argmax(np.gradient(log_model, np.log(grid)))])
 
 
@@ -426,7 +473,7 @@ def _bootstrap_error(x, log_y, sigma, fit, n_bootstrap: int, seed: int | None) -
     model = np.log10(ase_curve(x, *_physical(fit.x)))
     residuals = log_y - model
     f_th = [
-        10 ** _fit_from(x, model + rng.choice(residuals, x.size), sigma, fit.x).x[3]
+        10 ** _fit_from(x, model + rng.choice(residuals, x.size), sigma, fit.x).x[4]
         for _ in range(n_bootstrap)
     ]
     return float(np.std(f_th, ddof=1))

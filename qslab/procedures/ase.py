@@ -34,8 +34,8 @@ class ASESeries(Procedure):
     roles = ("laser", "attenuator", "energy_meter", "spectrometer")
     parameters = (
         Parameter("fluence_start", "float", 1.0, "uJ/cm^2", "first fluence", 1e-6),
-        Parameter("fluence_stop", "float", 40.0, "uJ/cm^2", "last fluence", 1e-6),
-        Parameter("points", "int", 25, "", "number of fluences", 2, 10000),
+        Parameter("fluence_stop", "float", 60.0, "uJ/cm^2", "last fluence", 1e-6),
+        Parameter("points", "int", 30, "", "number of fluences", 2, 10000),
         Parameter("spacing", "str", "log", "", "fluence spacing", choices=("log", "linear")),
         Parameter(
             "fluences",
