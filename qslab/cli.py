@@ -93,26 +93,17 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _summary(outcome, path, station) -> str:
+    from qslab.storage.reader import format_result
+
     lines = [f"run {outcome.status}: {outcome.num_events} points -> {path or '(no file)'}"]
     if outcome.reason:
         lines.append(f"  reason: {outcome.reason}")
     for name, result in outcome.analysis.items():
-        lines.append("  " + _result_line(name, result))
+        lines.append(f"  {name:28s} {format_result(result)}")
     if station.bench is not None and "ase_threshold" in outcome.analysis:
         truth = station.bench.true_ase_threshold()
         lines.append(f"  (simulated bench: true ASE threshold {truth:.3g} uJ/cm^2)")
     return "\n".join(lines)
-
-
-def _result_line(name: str, result: dict) -> str:
-    value, error = result.get("value"), result.get("error")
-    text = f"{name:26s} {value:.4g}"
-    if error is not None and error == error:
-        text += f" ± {error:.2g}"
-    text += f" {result.get('units', '')}"
-    if result.get("method"):
-        text += f"  ({result['method']})"
-    return text
 
 
 def _inspect(args: argparse.Namespace) -> int:

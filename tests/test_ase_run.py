@@ -141,3 +141,14 @@ def test_device_fault_mid_scan_fails_the_run_safely(fast_station, tmp_path):
     assert "disconnected" in record.error
     assert 1 <= record.points < FAST["points"]
     assert_station_safe(station)
+
+
+def test_too_short_a_scan_says_what_it_could_not_determine(fast_station, tmp_path):
+    result = run(fast_station, tmp_path, seed=3, points=3)
+    assert result.outcome.status == "completed"
+    summary = read_run(result.path).summary_json()["analysis"]
+    assert summary["ase_threshold_rate_equation"]["value"] is None
+    assert "points" in summary["ase_threshold_rate_equation"]["note"]
+    assert "ase_threshold" not in summary
+    # the exciton line comes from a spontaneous spectrum, never from the narrow ASE line
+    assert summary["x_peak"]["value"] == pytest.approx(670.0, abs=1.0)

@@ -11,12 +11,13 @@ from scipy.optimize import curve_fit
 
 from qslab.analysis import fluence as fl
 from qslab.analysis.spectra import FWHM_PER_SIGMA, fit_gaussian_peak, gaussian
-from qslab.analysis.threshold import all_thresholds
+from qslab.analysis.threshold import FLUENCE_UNITS, all_thresholds
 
 log = logging.getLogger(__name__)
 
 PRIMARY_ORDER = ("rate_equation", "linear", "loglog", "linewidth")
 LOW_FLUENCE_SPECTRA = 3
+BROAD_FRACTION = 0.7  # spectra this close to the widest are spontaneous: the X line is there
 ASE_NARROWING = 0.5  # an ASE line is at most this fraction of the spontaneous linewidth
 
 
@@ -40,13 +41,15 @@ def analyse_ase(
 
     finite = np.isfinite(fwhm)
     thresholds, failures = all_thresholds(fluence, integrated, fwhm if finite.sum() >= 5 else None)
-    for name, why in failures.items():
-        log.warning("ASE threshold by %s not determined: %s", name, why)
-    for name, result in thresholds.items():
-        results[f"ase_threshold_{name}"] = result.as_dict()
     primary = next((m for m in PRIMARY_ORDER if m in thresholds), None)
     if primary is not None:
         results["ase_threshold"] = thresholds[primary].as_dict()
+    for name in PRIMARY_ORDER:
+        if name in thresholds:
+            results[f"ase_threshold_{name}"] = thresholds[name].as_dict()
+        elif name in failures:
+            log.info("ASE threshold by %s not determined: %s", name, failures[name])
+            results[f"ase_threshold_{name}"] = _undetermined(FLUENCE_UNITS, name, failures[name])
     if "rate_equation" in thresholds:
         details = thresholds["rate_equation"].details
         if "beta" in details:
@@ -56,18 +59,25 @@ def analyse_ase(
                 "units": "",
                 "method": "rate_equation",
             }
-    results.update(_lines(wavelengths, spectra))
+    results.update(_lines(wavelengths, spectra, fwhm))
     return results
 
 
-def _lines(wavelengths: np.ndarray, spectra: np.ndarray) -> dict[str, dict[str, Any]]:
+def _lines(
+    wavelengths: np.ndarray, spectra: np.ndarray, fwhm: np.ndarray
+) -> dict[str, dict[str, Any]]:
     """XX (ASE) line from the brightest spectrum, X line from the faintest, and the splitting.
 
-    The faint spectra hold spontaneous XX emission too, which pulls a single-Gaussian X fit to
+    The X line is read from the faintest spectra that still have the spontaneous width. They
+    hold spontaneous XX emission too, which pulls a single-Gaussian X fit to
     the blue; so the X line is fitted beside a band of the same width at the measured XX line.
     """
     out: dict[str, dict[str, Any]] = {}
-    low = spectra[:LOW_FLUENCE_SPECTRA]
+    broad = np.isfinite(fwhm) & (fwhm > BROAD_FRACTION * np.nanmax(fwhm, initial=0.0))
+    if not broad.any():
+        log.warning("exciton line not determined: no spectrum with a spontaneous linewidth")
+        return out
+    low = spectra[broad][:LOW_FLUENCE_SPECTRA]
     peaks = np.max(low, axis=1, keepdims=True)
     faint = np.mean(low / np.where(peaks > 0, peaks, 1), axis=0)
     try:
@@ -136,6 +146,12 @@ def _exciton_beside(wavelengths, spectrum, first, xx_nm: float):
         float(FWHM_PER_SIGMA * abs(popt[1])),
         float(FWHM_PER_SIGMA * err[1]),
     )
+
+
+def _undetermined(units: str, method: str, why: str) -> dict[str, Any]:
+    """A result that could not be had: stored as NaN with the reason, never silently dropped."""
+    nan = float("nan")
+    return {"value": nan, "error": nan, "units": units, "method": method, "note": why}
 
 
 def _line(value: float, error: float, units: str, method: str) -> dict[str, Any]:

@@ -146,9 +146,7 @@ def format_run(record: RunRecord) -> str:
         )
     if record.analysis:
         lines.append("analysis")
-        lines += _aligned(
-            {name: _format_result(result) for name, result in record.analysis.items()}
-        )
+        lines += _aligned({name: format_result(result) for name, result in record.analysis.items()})
     return "\n".join(lines)
 
 
@@ -313,8 +311,12 @@ def _duration(record: RunRecord) -> str:
     return f"  ({minutes} min {seconds} s)" if minutes else f"  ({seconds} s)"
 
 
-def _format_result(result: dict[str, Any]) -> str:
-    text = _format_measurement(result.get("value"), result.get("error"))
+def format_result(result: dict[str, Any]) -> str:
+    """One analysis result for people: ``5.31 ± 0.12 uJ/cm^2  (rate_equation)``."""
+    value = result.get("value")
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return f"not determined: {result.get('note', 'no value')}"
+    text = _format_measurement(value, result.get("error"))
     units = result.get("units") or ""
     method = f"  ({result['method']})" if result.get("method") else ""
     return f"{text} {units}".rstrip() + method
