@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("file", type=Path)
     inspect.add_argument("--json", action="store_true", help="one JSON object on stdout")
 
+    check = sub.add_parser("check", help="open each instrument, show it, leave it safe")
+    check.add_argument("--station", default="sim", help="built-in station name or TOML file")
+
     sub.add_parser("stations", help="list built-in stations")
     procedures = sub.add_parser("procedures", help="list procedures and their parameters")
     procedures.add_argument("name", nargs="?", help="show one procedure's parameters")
@@ -117,6 +120,23 @@ def _inspect(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _check(args: argparse.Namespace) -> int:
+    from qslab.station import open_station
+
+    failed = 0
+    for result in open_station(args.station).check():
+        state = "FAILED" if result.error else "ok"
+        print(f"{result.role:13s} {state:6s} {result.driver} at {result.resource}")
+        if result.error:
+            failed += 1
+            print(f"    error: {result.error}")
+            continue
+        print(f"    identity: {result.identity}")
+        for name, value in result.settings.items():
+            print(f"    {name}: {value}")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
 def _stations(args: argparse.Namespace) -> int:
     from qslab.station import builtin_stations
 
@@ -149,6 +169,7 @@ def _drivers(args: argparse.Namespace) -> int:
 COMMANDS = {
     "run": _run,
     "inspect": _inspect,
+    "check": _check,
     "stations": _stations,
     "procedures": _procedures,
     "drivers": _drivers,

@@ -24,8 +24,8 @@ from qslab.sim.sample import QSFilm
 
 log = logging.getLogger(__name__)
 
-ROLES = ("laser", "attenuator", "energy_meter", "spectrometer")
-SAFE_ORDER = ("laser", "attenuator", "energy_meter", "spectrometer")
+ROLES = ("laser", "shutter", "attenuator", "energy_meter", "spectrometer")
+SAFE_ORDER = ("shutter", "laser", "attenuator", "energy_meter", "spectrometer")
 TABLES = (*ROLES, "beam", "calibration", "limits", "sample", "bench")
 TOP_KEYS = ("name", "description", "base")
 SIM = "sim"
@@ -251,6 +251,18 @@ def _bench(table: dict) -> dict[str, Any]:
 
 
 # -- the live station ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class RoleCheck:
+    """What ``qslab check`` found for one role; ``error`` is empty when the role is fine."""
+
+    role: str
+    driver: str
+    resource: str
+    identity: str
+    settings: dict[str, Any]
+    error: str
+
+
 @dataclass
 class Station:
     """A validated station with its simulators built; devices open on :meth:`connect`."""
@@ -289,16 +301,50 @@ class Station:
     def connect(self) -> None:
         """Open every role's driver. On failure, whatever opened is made safe and closed."""
         try:
-            for role, rc in self.config.roles.items():
-                target = self.simulators.get(role, rc.resource)
-                self.devices[role] = rc.spec.connect(target, rc.options)
+            for role in self.config.roles:
+                self.devices[role] = self._open(role)
         except Exception:
             self.make_safe()
             self.close()
             raise
 
+    def _open(self, role: str) -> Any:
+        rc = self.config.roles[role]
+        return rc.spec.connect(self.simulators.get(role, rc.resource), rc.options)
+
+    def check(self) -> list[RoleCheck]:
+        """Open each role on its own, read its identity and settings, make it safe, close it.
+
+        One role failing does not keep the others from being checked; nothing else moves.
+        """
+        results = []
+        for role, rc in self.config.roles.items():
+            identity, settings, error = "", {}, ""
+            device = None
+            try:
+                device = self._open(role)
+                identity = device.identity()
+                settings = device.settings()
+                device.safe()
+            except Exception as exc:  # noqa: BLE001 - reported per role, never raised
+                error = str(exc) or type(exc).__name__
+            finally:
+                if device is not None:
+                    try:
+                        device.close()
+                    except Exception as exc:  # noqa: BLE001
+                        error = error or f"close: {exc}"
+            resource = rc.resource if isinstance(rc.resource, str) else ", ".join(rc.resource)
+            results.append(RoleCheck(role, rc.spec.name, resource, identity, settings, error))
+        return results
+
     def __getitem__(self, role: str) -> Any:
         return self.devices[role]
+
+    @property
+    def beam_shutter(self) -> Any:
+        """What blocks the pump: the station's shutter if it has one, else the laser's own."""
+        return self.devices.get("shutter") or self.devices["laser"]
 
     def make_safe(self) -> list[str]:
         """Every opened role to its safe state, laser first. Returns the failures, never raises:

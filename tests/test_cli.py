@@ -118,3 +118,23 @@ def test_inspect_of_a_non_run_file_is_one_clear_error(tmp_path, capsys):
     assert cli.main(["inspect", str(junk)]) == 1
     err = capsys.readouterr().err
     assert "junk.h5" in err and err.count("\n") == 1
+
+
+def test_check_opens_every_role_and_leaves_it_safe(capsys):
+    assert cli.main(["check", "--station", "sim"]) == 0
+    out = capsys.readouterr().out
+    for role in ("laser", "attenuator", "energy_meter", "spectrometer"):
+        assert f"{role}" in out
+    assert "FAILED" not in out and "Coherent Chameleon" in out
+
+
+def test_check_names_the_role_that_cannot_be_reached(tmp_path, capsys):
+    station = tmp_path / "broken.toml"
+    station.write_text(
+        'base = "sim"\n[energy_meter]\ndriver = "thorlabs.pm100"\n'
+        'resource = "ASRL/dev/ttyQSLAB404::INSTR"\n'
+    )
+    assert cli.main(["check", "--station", str(station)]) == 1
+    out = capsys.readouterr().out
+    assert "energy_meter  FAILED" in out and "ttyQSLAB404" in out
+    assert "spectrometer  ok" in out

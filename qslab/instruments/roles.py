@@ -30,7 +30,19 @@ class Device(Protocol):
 
 
 @runtime_checkable
-class PulsedLaser(Device, Protocol):
+class Shutter(Device, Protocol):
+    """Blocks the pump beam. A laser's own shutter offers the same three members."""
+
+    @property
+    def shutter_open(self) -> bool: ...
+
+    def open_shutter(self) -> None: ...
+
+    def close_shutter(self) -> None: ...
+
+
+@runtime_checkable
+class PulsedLaser(Shutter, Protocol):
     """A pulsed pump: emission, shutter, and the pulse train's wavelength and rate."""
 
     @property
@@ -41,13 +53,6 @@ class PulsedLaser(Device, Protocol):
 
     @property
     def pulse_width_s(self) -> float: ...
-
-    @property
-    def shutter_open(self) -> bool: ...
-
-    def open_shutter(self) -> None: ...
-
-    def close_shutter(self) -> None: ...
 
     @property
     def emission_on(self) -> bool: ...
@@ -103,6 +108,7 @@ class Spectrometer(Device, Protocol):
 
 ROLE_TYPES: dict[str, type] = {
     "laser": PulsedLaser,
+    "shutter": Shutter,
     "attenuator": Attenuator,
     "energy_meter": EnergyMeter,
     "spectrometer": Spectrometer,

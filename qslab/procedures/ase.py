@@ -107,11 +107,12 @@ class ASESeries(Procedure):
         st, v = self.station, self.values
         laser, attenuator = st["laser"], st["attenuator"]
         meter, spectrometer = st["energy_meter"], st["spectrometer"]
+        shutter = st.beam_shutter
         cfg = st.config
         self._ctx = ctx
         self._dark: dict[float, np.ndarray] = {}
 
-        laser.close_shutter()
+        shutter.close_shutter()
         attenuator.safe()
         if not laser.emission_on:
             laser.set_emission(True)
@@ -148,9 +149,9 @@ class ASESeries(Procedure):
         for index, target in enumerate(targets):
             ctx.check_abort()
             ctx.progress(index, len(targets), f"{target:.3g} uJ/cm^2")
-            laser.close_shutter()
+            shutter.close_shutter()
             transmission = attenuator.set_transmission(target / full)
-            laser.open_shutter()
+            shutter.open_shutter()
             try:
                 energies = meter.read_energies(v["energy_samples"]) * per_meter
                 fluences = fl.fluence_uj_cm2(energies, w0, definition)
@@ -161,7 +162,7 @@ class ASESeries(Procedure):
                     )
                 raw, exposure, retaken, saturated = self._spectrum(exposure)
             finally:
-                laser.close_shutter()
+                shutter.close_shutter()
             counts = raw - self._dark.get(exposure, 0.0) if v["background"] else raw
             rate = counts / exposure
             fluence = float(np.mean(fluences))
@@ -229,12 +230,12 @@ class ASESeries(Procedure):
     def _ensure_dark(self, exposure: float) -> None:
         if not self.values["background"] or exposure in self._dark:
             return
-        laser = self.station["laser"]
-        was_open = laser.shutter_open
-        laser.close_shutter()
+        shutter = self.station.beam_shutter
+        was_open = shutter.shutter_open
+        shutter.close_shutter()
         self._dark[exposure] = self._average(exposure)
         if was_open:
-            laser.open_shutter()
+            shutter.open_shutter()
 
     @staticmethod
     def _data_keys(npix: int) -> dict[str, dict[str, Any]]:

@@ -62,6 +62,7 @@ class VirtualBench:
         self.rng = np.random.default_rng(self.seed)
         self.lock = threading.RLock()
         self._transmissions: dict[str, float] = {}
+        self._blocked: dict[str, bool] = {}
         self._models: dict[bytes, EmissionModel] = {}
 
     # -- beam path -------------------------------------------------------------------------
@@ -74,9 +75,15 @@ class VirtualBench:
     def transmission(self) -> float:
         return math.prod(self._transmissions.values())
 
+    def set_blocked(self, element: str, blocked: bool) -> None:
+        """Record whether a beam block in the pump path (an external shutter) is closed."""
+        with self.lock:
+            self._blocked[element] = bool(blocked)
+
     @property
     def light_on_sample(self) -> bool:
-        return self.laser.emission and self.laser.shutter_open
+        laser = self.laser
+        return laser.emission and laser.shutter_open and not any(self._blocked.values())
 
     def pulse_energies(self, count: int) -> np.ndarray:
         """Energies (J) at the sample of ``count`` successive pulses; zero with the beam blocked."""
