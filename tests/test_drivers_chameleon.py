@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from driver_faults import fault_words, open_simulated, raises_on_fault, raises_on_lost_link
 from pymeasure.test import expected_protocol
 
 from qslab.errors import DeviceError, ValidationError
@@ -88,9 +89,7 @@ def bench():
 
 
 def open_laser(bench, **given):
-    options = DRIVER.check_options("station.laser", given)
-    sim = DRIVER.simulator(bench, options)
-    return sim, DRIVER.connect(sim, options)
+    return open_simulated(DRIVER, "station.laser", bench, **given)
 
 
 def test_connecting_silences_echo_and_prompt(bench):
@@ -170,22 +169,16 @@ def test_emission_refused_with_active_faults_names_them(bench):
 
 
 # -- (c) faults ----------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    ("fault", "words"),
-    [("error", "refused"), ("garbage", "garbled"), ("timeout", "no answer")],
-)
+@fault_words(error="refused", garbage="garbled", timeout="no answer")
 def test_faults_raise_device_errors_without_desync(bench, fault, words):
     sim, laser = open_laser(bench)
-    sim.fault = fault
-    with pytest.raises(DeviceError, match=words) as info:
+    with raises_on_fault(sim, fault, words, "Coherent Chameleon", "sim:chameleon"):
         laser.open_shutter()
-    assert (info.value.instrument, info.value.resource) == ("Coherent Chameleon", "sim:chameleon")
     laser.open_shutter()
     assert bench.laser.shutter_open and laser.shutter_open
 
 
 def test_lost_link_is_a_device_error(bench):
     sim, laser = open_laser(bench)
-    sim.connected = False
-    with pytest.raises(DeviceError, match="connection"):
+    with raises_on_lost_link(sim):
         laser.safe()

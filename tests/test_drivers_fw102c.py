@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from driver_faults import fault_words, raises_on_fault, raises_on_lost_link
 from pymeasure.test import expected_protocol
 
 from qslab.errors import DeviceError, ValidationError
@@ -184,26 +185,19 @@ def test_densities_must_match_the_wheel_type(bench):
 
 
 # -- (c) faults ----------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    ("fault", "words"),
-    [("error", "CMD_NOT_DEFINED"), ("garbage", "garbled"), ("timeout", "no complete answer")],
-)
+@fault_words(error="CMD_NOT_DEFINED", garbage="garbled", timeout="no complete answer")
 def test_faults_raise_device_errors_without_desync(bench, fault, words):
     sims, attenuator = open_stack(bench)
     attenuator.set_transmission(10**-2.0)
-    sims[1].fault = fault
-    with pytest.raises(DeviceError, match=words) as info:
+    with raises_on_fault(sims[1], fault, words, "Thorlabs FW102C", "sim:fw102c[1]"):
         attenuator.set_transmission(10**-0.3)
-    assert info.value.instrument == "Thorlabs FW102C"
-    assert info.value.resource == "sim:fw102c[1]"
     assert attenuator.set_transmission(10**-0.3) == pytest.approx(10**-0.3)
     assert bench.transmission == pytest.approx(10**-0.3)
 
 
 def test_lost_link_is_a_device_error(bench):
     sims, attenuator = open_stack(bench)
-    sims[0].connected = False
-    with pytest.raises(DeviceError, match="sim:fw102c\\[0\\]"):
+    with raises_on_lost_link(sims[0], "sim:fw102c\\[0\\]"):
         attenuator.safe()
     sims[0].connected = True
     attenuator.safe()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from driver_faults import fault_words, open_simulated, raises_on_fault, raises_on_lost_link
 from pymeasure.test import expected_protocol
 
 from qslab.errors import DeviceError, ValidationError
@@ -107,9 +108,7 @@ def bench():
 
 
 def open_meter(bench, **given):
-    options = DRIVER.check_options("station.energy_meter", given)
-    sim = DRIVER.simulator(bench, options)
-    return sim, DRIVER.connect(sim, options)
+    return open_simulated(DRIVER, "station.energy_meter", bench, **given)
 
 
 def test_power_head_reads_the_bench_pulse_energy(bench):
@@ -179,24 +178,18 @@ def test_bad_options_name_their_field(bench, given, field):
 
 
 # -- (c) faults ----------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    ("fault", "words"),
-    [("error", "Undefined header"), ("garbage", "garbled"), ("timeout", "no reply")],
-)
+@fault_words(error="Undefined header", garbage="garbled", timeout="no reply")
 def test_faults_raise_device_errors_without_desync(bench, fault, words):
     sim, meter = open_meter(bench)
     meter.configure(400.0, 1000.0)
     bench.laser.shutter_open = True
-    sim.fault = fault
-    with pytest.raises(DeviceError, match=words) as info:
+    with raises_on_fault(sim, fault, words, "Thorlabs PM100", "sim:pm100"):
         meter.read_energies(3)
-    assert (info.value.instrument, info.value.resource) == ("Thorlabs PM100", "sim:pm100")
     assert np.mean(meter.read_energies(3)) == pytest.approx(12e-9, rel=0.05)
     assert not sim.errors
 
 
 def test_lost_link_is_a_device_error(bench):
     sim, meter = open_meter(bench)
-    sim.connected = False
-    with pytest.raises(DeviceError, match="connection"):
+    with raises_on_lost_link(sim):
         meter.settings()

@@ -8,6 +8,7 @@ import types
 
 import numpy as np
 import pytest
+from driver_faults import fault_words, open_simulated, raises_on_fault
 
 from qslab.errors import DeviceError, ValidationError
 from qslab.instruments.oceaninsight.seabreeze import DRIVER
@@ -38,9 +39,7 @@ def bench():
 
 
 def open_spectrometer(bench, **given):
-    options = DRIVER.check_options("station.spectrometer", given)
-    sim = DRIVER.simulator(bench, options)
-    return sim, DRIVER.connect(sim, options)
+    return open_simulated(DRIVER, "station.spectrometer", bench, **given)
 
 
 # -- (a) the library's API, as python-seabreeze defines it -----------------------------------
@@ -162,17 +161,11 @@ def test_missing_seabreeze_is_one_clear_validation_error(monkeypatch):
 
 
 # -- (c) faults --------------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    ("fault", "words"),
-    [("error", "Undefined error"), ("garbage", "1024 values"), ("timeout", "Data transfer")],
-)
+@fault_words(error="Undefined error", garbage="1024 values", timeout="Data transfer")
 def test_faults_raise_device_errors_and_the_next_spectrum_is_fine(bench, fault, words):
     sim, spectrometer = open_spectrometer(bench)
-    sim.fault = fault
-    with pytest.raises(DeviceError, match=words) as info:
+    with raises_on_fault(sim, fault, words, "Ocean Insight FLAMES", "sim:seabreeze"):
         spectrometer.acquire()
-    assert info.value.instrument == "Ocean Insight FLAMES"
-    assert info.value.resource == "sim:seabreeze"
     assert spectrometer.acquire().shape == (2048,)
 
 

@@ -15,17 +15,15 @@ wavelength by ``harmonic``. The role reports the pulse train at the sample.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from typing import Any
 
 from pymeasure.instruments import Instrument
 from pymeasure.instruments.validators import strict_discrete_set
-from pyvisa.errors import Error as VisaError
 
-from qslab.errors import DeviceError, ValidationError
+from qslab.errors import ValidationError
 from qslab.instruments.registry import DriverSpec, Option
-from qslab.sim.adapter import SimAdapter
+from qslab.instruments.textlink import ON_OFF, ExchangeLink, open_link, switch
 from qslab.sim.bench import VirtualBench
 from qslab.sim.devices.chameleon import ChameleonSimulator
 
@@ -41,7 +39,6 @@ PROMPT = "CHAMELEON>"
 TUNING_TIMEOUT_S = 60.0
 TUNING_POLL_S = 0.2
 TUNING_TOLERANCE_NM = 1.0
-ON_OFF = {False: 0, True: 1}
 # fmt: off
 FAULT_NAMES = (
     "Laser head interlock", "External interlock", "PS cover interlock", "LBO temperature",
@@ -75,13 +72,14 @@ def _payload(command: str, line: str) -> str:
     return text
 
 
-class Chameleon(Instrument):
+class Chameleon(ExchangeLink, Instrument):
     """The Chameleon's RS-232 interface. Every command answers one line; an answer containing
     "Error", garbage or silence raises :class:`DeviceError`. Call :meth:`quiet` first."""
 
+    reply_word = "answer"
+
     def __init__(self, adapter, name: str = "Coherent Chameleon", resource: str = "", **kwargs):
-        self.resource = resource or (adapter if isinstance(adapter, str) else "unknown")
-        super().__init__(adapter, name, includeSCPI=False, **{**CONNECTION, **kwargs})
+        super().__init__(adapter, name, resource, includeSCPI=False, **{**CONNECTION, **kwargs})
 
     laser_state = Instrument.measurement(
         "?L", """Get the laser state: 0 standby, 1 on, 2 fault.""", cast=int
@@ -96,15 +94,7 @@ class Chameleon(Instrument):
         map_values=True,
     )
 
-    shutter_open = Instrument.control(
-        "?S",
-        "S=%d",
-        """Control the output shutter (True open).""",
-        validator=strict_discrete_set,
-        values=ON_OFF,
-        map_values=True,
-        cast=int,
-    )
+    shutter_open = switch("?S", "S=%d", """Control the output shutter (True open).""")
 
     tuning_nm = Instrument.control(
         "?VW",
@@ -157,29 +147,10 @@ class Chameleon(Instrument):
         self.write("PROMPT=0")
 
     # -- framing ---------------------------------------------------------------------------
-    def write(self, command: str, **kwargs) -> None:
-        self._exchange(command, query=False)
-
-    def ask(self, command: str, query_delay: float | None = None) -> str:
-        return self._exchange(command, query=True)
-
-    def values(self, command: str, separator=",", cast=float, preprocess_reply=None, **kwargs):
-        """As pymeasure's, but a number that does not parse is a device error, not a string."""
-        result = super().values(command, separator, cast, preprocess_reply, **kwargs)
-        if cast is not str and any(isinstance(v, str) for v in result):
-            raise self.error(f"unreadable answer to {command!r}: {result!r}")
-        return result
-
     def _exchange(self, command: str, query: bool) -> str:
-        try:
-            super().write(command)
+        with self._exchange_errors(f"garbled answer to {command!r}", f"no answer to {command!r}"):
+            self._send(command)
             line = self.read()
-        except UnicodeDecodeError as exc:
-            self._discard_input()
-            raise self.error(f"garbled answer to {command!r}: {exc}") from None
-        except (VisaError, OSError) as exc:
-            self._discard_input()
-            raise self.error(f"no answer to {command!r} ({exc})") from exc
         payload = _payload(command, line)
         if "error" in payload.lower():
             raise self.error(f"refused {command!r}: {payload}")
@@ -187,13 +158,6 @@ class Chameleon(Instrument):
             self._discard_input()
             raise self.error(f"unexpected answer to {command!r}: {line!r}")
         return payload
-
-    def _discard_input(self) -> None:
-        with contextlib.suppress(VisaError, OSError):
-            self.adapter.flush_read_buffer()
-
-    def error(self, message: str) -> DeviceError:
-        return DeviceError(self.name, self.resource, message)
 
 
 class ChameleonLaser:
@@ -311,10 +275,8 @@ def simulator(bench: VirtualBench, options: dict[str, Any]) -> ChameleonSimulato
 def connect(target: Any, options: dict[str, Any]) -> ChameleonLaser:
     """Open the laser, silence echo and prompt, and tune to ``tuning_nm``."""
     options = _checked(options)
-    if isinstance(target, str):
-        laser = Chameleon(target)
-    else:
-        laser = Chameleon(SimAdapter(target, **CONNECTION), resource=target.resource_name)
+    adapter, resource = open_link(target, CONNECTION)
+    laser = Chameleon(adapter, resource=resource)
     try:
         laser.quiet()
         role = ChameleonLaser(laser, options)

@@ -22,6 +22,7 @@ import numpy as np
 
 from qslab.errors import DeviceError, ValidationError
 from qslab.instruments.registry import DriverSpec, Option
+from qslab.instruments.textlink import DeviceLink
 from qslab.sim.bench import VirtualBench
 from qslab.sim.devices.seabreeze import SimulatedSpectrometer
 
@@ -29,7 +30,7 @@ MANUAL = "python-seabreeze documentation, 'seabreeze.spectrometers' API; Ocean F
 NAME = "Ocean Insight spectrometer"
 
 
-class OceanSpectrometer:
+class OceanSpectrometer(DeviceLink):
     """The Spectrometer role on a seabreeze ``Spectrometer`` (or its simulator): raw counts,
     no dark or nonlinearity correction, every library failure a :class:`DeviceError`."""
 
@@ -51,9 +52,6 @@ class OceanSpectrometer:
             return function()
         except Exception as exc:  # noqa: BLE001 - whatever the library or USB stack raises
             raise self.error(f"{what} failed: {exc}") from exc
-
-    def error(self, message: str) -> DeviceError:
-        return DeviceError(self.name, self.resource, message)
 
     @property
     def exposure_limits_s(self) -> tuple[float, float]:

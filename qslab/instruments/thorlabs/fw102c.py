@@ -14,7 +14,6 @@ Each wheel holds neutral-density filters; ``optical_densities`` gives the OD at 
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import math
 from collections.abc import Sequence
@@ -23,11 +22,10 @@ from typing import Any
 import numpy as np
 from pymeasure.instruments import Instrument
 from pymeasure.instruments.validators import strict_discrete_set
-from pyvisa.errors import Error as VisaError
 
-from qslab.errors import DeviceError, ValidationError
+from qslab.errors import ValidationError
 from qslab.instruments.registry import DriverSpec, Option
-from qslab.sim.adapter import SimAdapter
+from qslab.instruments.textlink import ExchangeLink, open_link, switch
 from qslab.sim.bench import VirtualBench
 from qslab.sim.devices.fw102c import FW102CSimulator
 
@@ -46,14 +44,13 @@ wheel at low speed takes about 12 s, hence the long timeout."""
 PROMPT = b"> "
 OPTION_FIELD = "station.attenuator.optical_densities"
 DEFAULT_DENSITIES = [0.0, 0.3, 0.6, 1.0, 2.0, 3.0]
-ON_OFF = {False: 0, True: 1}
 
 
 class _Garbled(Exception):
     """The reply does not follow the wheel's framing."""
 
 
-class FW102C(Instrument):
+class FW102C(ExchangeLink, Instrument):
     """One FW102C (6 positions) or FW212C (12 positions) filter wheel.
 
     Every command is a full exchange with the wheel: :meth:`write` waits for the echo and the
@@ -62,8 +59,7 @@ class FW102C(Instrument):
     """
 
     def __init__(self, adapter, name: str = "Thorlabs FW102C", resource: str = "", **kwargs):
-        self.resource = resource or (adapter if isinstance(adapter, str) else "unknown")
-        super().__init__(adapter, name, includeSCPI=False, **{**CONNECTION, **kwargs})
+        super().__init__(adapter, name, resource, includeSCPI=False, **{**CONNECTION, **kwargs})
 
     id = Instrument.measurement(
         "*idn?", """Get the model and firmware version.""", cast=str, maxsplit=0
@@ -89,34 +85,20 @@ class FW102C(Instrument):
         cast=int,
     )
 
-    high_speed = Instrument.control(
-        "speed?",
-        "speed=%d",
-        """Control the move profile: True for high speed, False for slow.""",
-        validator=strict_discrete_set,
-        values=ON_OFF,
-        map_values=True,
-        cast=int,
+    high_speed = switch(
+        "speed?", "speed=%d", """Control the move profile: True for high speed, False for slow."""
     )
 
-    sensors_active = Instrument.control(
+    sensors_active = switch(
         "sensors?",
         "sensors=%d",
         """Control the position sensors: False turns them off while idle (no stray light).""",
-        validator=strict_discrete_set,
-        values=ON_OFF,
-        map_values=True,
-        cast=int,
     )
 
-    trigger_output = Instrument.control(
+    trigger_output = switch(
         "trig?",
         "trig=%d",
         """Control the trigger connector: True for output mode, False for input mode.""",
-        validator=strict_discrete_set,
-        values=ON_OFF,
-        map_values=True,
-        cast=int,
     )
 
     def save(self) -> None:
@@ -124,22 +106,10 @@ class FW102C(Instrument):
         self.write("save")
 
     # -- framing ---------------------------------------------------------------------------
-    def write(self, command: str, **kwargs) -> None:
-        self._exchange(command, query=False)
-
-    def ask(self, command: str, query_delay: float | None = None) -> str:
-        return self._exchange(command, query=True)
-
-    def values(self, command: str, separator=",", cast=float, preprocess_reply=None, **kwargs):
-        """As pymeasure's, but a number that does not parse is a device error, not a string."""
-        result = super().values(command, separator, cast, preprocess_reply, **kwargs)
-        if cast is not str and any(isinstance(v, str) for v in result):
-            raise self.error(f"unreadable reply to {command!r}: {result!r}")
-        return result
-
     def _exchange(self, command: str, query: bool) -> str:
-        try:
-            super().write(command)
+        unanswered = f"no complete answer to {command!r}"
+        with self._exchange_errors("garbled reply", unanswered, garbage=(_Garbled,)):
+            self._send(command)
             echo = self.read()
             if echo != command:
                 raise _Garbled(f"expected the echo of {command!r}, got {echo!r}")
@@ -155,24 +125,10 @@ class FW102C(Instrument):
                 self._expect_prompt(command)
                 raise self.error(f"refused {command!r}: {line}")
             return value
-        except (_Garbled, UnicodeDecodeError) as exc:
-            self._discard_input()
-            raise self.error(f"garbled reply: {exc}") from None
-        except (VisaError, OSError) as exc:
-            self._discard_input()
-            raise self.error(f"no complete answer to {command!r} ({exc})") from exc
 
     def _expect_prompt(self, command: str) -> None:
         if self.read_bytes(2) != PROMPT:
             raise _Garbled(f"expected the prompt after {command!r}")
-
-    def _discard_input(self) -> None:
-        """Drop whatever is left of a broken exchange so the next one starts clean."""
-        with contextlib.suppress(VisaError, OSError):
-            self.adapter.flush_read_buffer()
-
-    def error(self, message: str) -> DeviceError:
-        return DeviceError(self.name, self.resource, message)
 
 
 class FilterWheelAttenuator:
@@ -262,9 +218,8 @@ def simulator(bench: VirtualBench, options: dict[str, Any]) -> list[FW102CSimula
 
 
 def _open_wheel(target: Any) -> FW102C:
-    if isinstance(target, str):
-        return FW102C(target)
-    return FW102C(SimAdapter(target, **CONNECTION), resource=target.resource_name)
+    adapter, resource = open_link(target, CONNECTION)
+    return FW102C(adapter, resource=resource)
 
 
 def connect(target: Any, options: dict[str, Any]) -> FilterWheelAttenuator:

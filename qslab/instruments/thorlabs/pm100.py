@@ -18,7 +18,6 @@ reads every pulse.
 
 from __future__ import annotations
 
-import contextlib
 import re
 import warnings
 from typing import Any
@@ -27,11 +26,10 @@ import numpy as np
 from pymeasure.instruments import Instrument
 from pymeasure.instruments.thorlabs import ThorlabsPM100USB
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
-from pyvisa.errors import Error as VisaError
 
 from qslab.errors import DeviceError, ValidationError
 from qslab.instruments.registry import DriverSpec, Option
-from qslab.sim.adapter import SimAdapter
+from qslab.instruments.textlink import LINK_ERRORS, TextLink, open_link
 from qslab.sim.bench import VirtualBench
 from qslab.sim.devices.pm100 import SENSORS, PM100Simulator
 
@@ -45,16 +43,15 @@ MAX_QUEUED_ERRORS = 30
 WAVELENGTH_TOLERANCE_NM = 0.5
 
 
-class PM100(ThorlabsPM100USB):
+class PM100(TextLink, ThorlabsPM100USB):
     """A PM100USB/PM100D console with whatever head is plugged in (identified on connect)."""
 
     def __init__(self, adapter, name: str = "Thorlabs PM100", resource: str = "", **kwargs):
-        self.resource = resource or (adapter if isinstance(adapter, str) else "unknown")
         self._last_sent = ""
         with warnings.catch_warnings():
             # pymeasure flags SCPI support of this model as unknown; the manual documents SCPI.
             warnings.simplefilter("ignore", FutureWarning)
-            super().__init__(adapter, name, **{**CONNECTION, **kwargs})
+            super().__init__(adapter, name, resource, **{**CONNECTION, **kwargs})
 
     wavelength = Instrument.control(
         "SENS:CORR:WAV?",
@@ -90,19 +87,13 @@ class PM100(ThorlabsPM100USB):
             self._last_sent = command
         try:
             super().write(command, **kwargs)
-        except (VisaError, OSError) as exc:
+        except LINK_ERRORS as exc:
             raise self.error(f"cannot send {command!r} ({exc})") from exc
 
     def ask(self, command: str, query_delay: float | None = None) -> str:
         self.write(command)
-        try:
+        with self._exchange_errors(f"garbled reply to {command!r}", f"no reply to {command!r}"):
             return self.read()
-        except UnicodeDecodeError as exc:
-            self._discard_input()
-            raise self.error(f"garbled reply to {command!r}: {exc}") from None
-        except (VisaError, OSError) as exc:
-            self._discard_input()
-            raise self.error(f"no reply to {command!r}{self._reason(exc)}") from exc
 
     def _reason(self, exc: Exception) -> str:
         """Why a query went unanswered: the error queue if it can be read, else the timeout."""
@@ -110,7 +101,7 @@ class PM100(ThorlabsPM100USB):
             errors = self.check_errors()
         except DeviceError:
             errors = []
-        return f": {_describe(errors)}" if errors else f" ({exc})"
+        return f": {_describe(errors)}" if errors else super()._reason(exc)
 
     def check_errors(self) -> list[tuple[int, str]]:
         """Empty the SCPI error queue; return its entries as (code, message)."""
@@ -131,13 +122,6 @@ class PM100(ThorlabsPM100USB):
         if errors:
             raise self.error(f"refused {self._last_sent!r}: {_describe(errors)}")
         return errors
-
-    def _discard_input(self) -> None:
-        with contextlib.suppress(VisaError, OSError):
-            self.adapter.flush_read_buffer()
-
-    def error(self, message: str) -> DeviceError:
-        return DeviceError(self.name, self.resource, message)
 
 
 def _describe(errors: list[tuple[int, str]]) -> str:
@@ -201,7 +185,7 @@ class PM100Meter:
     def _number(self, command: str) -> float:
         value = self.meter.values(command)
         if len(value) != 1 or not isinstance(value[0], float):
-            raise self.meter.error(f"unreadable reply to {command!r}: {value!r}")
+            raise self.meter.unreadable(command, value)
         return value[0]
 
     def identity(self) -> str:
@@ -247,10 +231,7 @@ def simulator(bench: VirtualBench, options: dict[str, Any]) -> PM100Simulator:
 def connect(target: Any, options: dict[str, Any]) -> PM100Meter:
     """Open the console, make power readings come in watts and set the averaging."""
     averaging = _averaging(options)
-    if isinstance(target, str):
-        adapter, resource = target, target
-    else:
-        adapter, resource = SimAdapter(target, **CONNECTION), target.resource_name
+    adapter, resource = open_link(target, CONNECTION)
     try:
         meter = PM100(adapter, resource=resource)
     except OSError as exc:  # pymeasure's "No sensor connected."

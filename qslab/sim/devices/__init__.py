@@ -5,11 +5,15 @@ procedure copes with a misbehaving instrument) can make it fail the way hardware
 ``fault`` to ``"timeout"`` (no answer at all), ``"garbage"`` (line noise instead of the answer)
 or ``"error"`` (the instrument's own error reply). A fault hits the next command only, like a
 glitch; a link that stays down is ``connected = False`` on a text device.
+
+The text devices also share how a command is refused (:class:`Refused`, carrying the
+instrument's reason) and how a ``NAME=n`` setting is read (:func:`int_setting`).
 """
 
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Callable, Collection
 
 from qslab.sim.adapter import TextDevice
 
@@ -69,3 +73,32 @@ class FaultyTextDevice(FaultSwitch, TextDevice):
     @abstractmethod
     def error_reply(self, command: str) -> bytes:
         """The instrument's complete answer when it refuses ``command``."""
+
+
+class Refused(Exception):
+    """A simulated instrument refuses a command; ``reason`` is what it reports (its error text,
+    code or SCPI error entry)."""
+
+    def __init__(self, reason) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def int_setting(
+    command: str,
+    known: Collection[str],
+    unknown: str,
+    invalid: str,
+    name_of: Callable[[str], str] = str,
+) -> tuple[str, int]:
+    """A ``NAME=n`` setting as its name (through ``name_of``) and whole-number value. A command
+    without ``=`` or with a name not in ``known`` is refused with ``unknown``, a value that is not
+    a whole number with ``invalid``."""
+    name, equals, argument = command.partition("=")
+    name = name_of(name)
+    if not equals or name not in known:
+        raise Refused(unknown)
+    try:
+        return name, int(argument)
+    except ValueError:
+        raise Refused(invalid) from None

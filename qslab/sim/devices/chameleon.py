@@ -27,7 +27,7 @@ from __future__ import annotations
 import time
 
 from qslab.sim.bench import VirtualBench
-from qslab.sim.devices import FaultyTextDevice
+from qslab.sim.devices import FaultyTextDevice, Refused, int_setting
 
 OSCILLATOR_HZ = 80e6
 TUNING_RANGE_NM = (680, 1080)
@@ -45,8 +45,9 @@ ALIASES = {
 """Long command names and the short ones the manual gives for them."""
 
 
-class _Refused(Exception):
-    pass
+def _short(name: str) -> str:
+    """A command name as the laser reads it: spaces around it ignored, long forms shortened."""
+    return ALIASES.get(name.strip(), name.strip())
 
 
 class ChameleonSimulator(FaultyTextDevice):
@@ -88,8 +89,8 @@ class ChameleonSimulator(FaultyTextDevice):
         echo = self.echo
         try:
             value = self._execute(command.strip().upper())
-        except _Refused as refusal:
-            value = f"Error: {refusal}"
+        except Refused as refusal:
+            value = f"Error: {refusal.reason}"
         return self._line(command, value, echo)
 
     def error_reply(self, command: str) -> bytes:
@@ -103,16 +104,10 @@ class ChameleonSimulator(FaultyTextDevice):
     def _execute(self, command: str) -> str:
         if command.startswith("?"):
             return self._query(command[1:])
-        name, equals, argument = command.partition("=")
-        name = ALIASES.get(name.strip(), name.strip())
         switches = {"L": self._laser, "S": self._shutter, "ECHO": self._echo}
         switches.update(PROMPT=self._prompt, HB=self._heartbeat)
-        if not equals or name not in (*switches, "VW", "HBR"):
-            raise _Refused("command not recognised")
-        try:
-            value = int(argument)
-        except ValueError:
-            raise _Refused("invalid value") from None
+        known = (*switches, "VW", "HBR")
+        name, value = int_setting(command, known, "command not recognised", "invalid value", _short)
         if name == "VW":
             self._tune(value)
         elif name == "HBR" and 1 <= value <= 100:
@@ -120,7 +115,7 @@ class ChameleonSimulator(FaultyTextDevice):
         elif name in switches and value in (0, 1):
             switches[name](bool(value))
         else:
-            raise _Refused("value out of range")
+            raise Refused("value out of range")
         return ""
 
     def _query(self, name: str) -> str:
@@ -142,7 +137,7 @@ class ChameleonSimulator(FaultyTextDevice):
             "HBR": self.heartbeat_rate,
         }
         if name not in values:
-            raise _Refused("command not recognised")
+            raise Refused("command not recognised")
         return str(values[name])
 
     def _laser(self, on: bool) -> None:

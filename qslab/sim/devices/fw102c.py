@@ -18,16 +18,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from qslab.sim.bench import VirtualBench
-from qslab.sim.devices import FaultyTextDevice
+from qslab.sim.devices import FaultyTextDevice, Refused, int_setting
 
 IDN = "THORLABS FW102C/FW212C Filter Wheel version 1.04"
 SECONDS_PER_STEP = {1: 1.0, 0: 2.0}
 SWITCHES = ("speed", "sensors", "trig")
 """Settings that take 0 or 1."""
-
-
-class _Refused(Exception):
-    """The wheel's reason for refusing a command (its error code)."""
 
 
 class FW102CSimulator(FaultyTextDevice):
@@ -48,8 +44,8 @@ class FW102CSimulator(FaultyTextDevice):
     def answer(self, command: str) -> bytes:
         try:
             value = self._execute(command)
-        except _Refused as refusal:
-            value = f"Command error {refusal}"
+        except Refused as refusal:
+            value = f"Command error {refusal.reason}"
         line = "" if value is None else value + "\r"
         return f"{command}\r{line}> ".encode()
 
@@ -63,25 +59,19 @@ class FW102CSimulator(FaultyTextDevice):
             return str(self.state[command[:-1]])
         if command == "save":
             return None
-        name, equals, argument = command.partition("=")
-        if not equals or name not in self.state:
-            raise _Refused("CMD_NOT_DEFINED")
-        try:
-            value = int(argument)
-        except ValueError:
-            raise _Refused("CMD_ARG_INVALID") from None
+        name, value = int_setting(command, self.state, "CMD_NOT_DEFINED", "CMD_ARG_INVALID")
         if name == "pos":
             self._move(value)
         elif (name == "pcount" and value in (6, 12)) or (name in SWITCHES and value in (0, 1)):
             self.state[name] = value
         else:
-            raise _Refused("CMD_ARG_INVALID")
+            raise Refused("CMD_ARG_INVALID")
         return None
 
     def _move(self, target: int) -> None:
         count = self.state["pcount"]
         if not 1 <= target <= count:
-            raise _Refused("CMD_ARG_INVALID")
+            raise Refused("CMD_ARG_INVALID")
         steps = abs(target - self.state["pos"])
         self.bench.wait(min(steps, count - steps) * SECONDS_PER_STEP[self.state["speed"]])
         self.state["pos"] = target

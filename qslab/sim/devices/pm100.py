@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from qslab.sim.bench import MAX_SIMULATED_PULSES, VirtualBench
-from qslab.sim.devices import FaultyTextDevice
+from qslab.sim.devices import FaultyTextDevice, Refused
 
 IDN = "Thorlabs,PM100USB,P2005301,1.7.0"
 SAMPLE_S = 3e-3
@@ -91,12 +91,6 @@ def _matches(tokens: list[str], nodes: list[tuple[str, str, bool]]) -> bool:
     return optional and _matches(tokens, rest)
 
 
-class _Refused(Exception):
-    def __init__(self, error: tuple[int, str]):
-        super().__init__(error[1])
-        self.error = error
-
-
 class PM100Simulator(FaultyTextDevice):
     """A PM100USB with one sensor head, reading the pulses that reach it on the bench."""
 
@@ -142,8 +136,8 @@ class PM100Simulator(FaultyTextDevice):
                     break
             else:
                 self._refuse(UNDEFINED_HEADER)
-        except _Refused as refusal:
-            self.errors.append(refusal.error)
+        except Refused as refusal:
+            self.errors.append(refusal.reason)
             return b""
         return b"" if reply is None else reply.encode() + b"\n"
 
@@ -153,7 +147,7 @@ class PM100Simulator(FaultyTextDevice):
 
     @staticmethod
     def _refuse(error: tuple[int, str]) -> None:
-        raise _Refused(error)
+        raise Refused(error)
 
     def _require_query(self, query: bool) -> None:
         """A query-only header sent as a setting is not defined."""

@@ -1,0 +1,136 @@
+"""What the drivers have in common, apart from their instruments' protocols.
+
+Every driver names its instrument and link in the :class:`DeviceError` it raises
+(:class:`DeviceLink`). The text-protocol drivers (pymeasure instruments on a serial or USBTMC
+link: Thorlabs FW102C and PM100, Coherent Chameleon) also share how a broken exchange is
+reported and cleaned up (:class:`TextLink`); those whose instrument answers every command,
+settings included, share the write/ask framing and strict number parsing
+(:class:`ExchangeLink`). :func:`open_link` puts a driver on a VISA resource string or on a
+simulator, and :func:`switch` declares a 0/1 setting as a True/False property. Each driver's
+own module cites its manual for the protocol itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from pymeasure.instruments import Instrument
+from pymeasure.instruments.validators import strict_discrete_set
+from pyvisa.errors import Error as VisaError
+
+from qslab.errors import DeviceError
+from qslab.sim.adapter import SimAdapter
+
+LINK_ERRORS = (VisaError, OSError)
+"""What a timeout or a lost link raises: pyvisa's errors, or the OS's through pyserial."""
+ON_OFF = {False: 0, True: 1}
+"""A switch as the text protocols write it."""
+
+
+def switch(get_command: str, set_command: str, docs: str) -> property:
+    """A pymeasure control for a switch the instrument reads and writes as 0 or 1, given as
+    False or True; any other value is refused before sending."""
+    return Instrument.control(
+        get_command,
+        set_command,
+        docs,
+        validator=strict_discrete_set,
+        values=ON_OFF,
+        map_values=True,
+        cast=int,
+    )
+
+
+def open_link(target: Any, connection: dict[str, Any]) -> tuple[Any, str]:
+    """The adapter to give a pymeasure driver, and the resource its errors name: a VISA
+    resource string as it is (pymeasure opens it), or a simulator behind a :class:`SimAdapter`
+    with the instrument's ``connection`` settings, named by its ``resource_name``."""
+    if isinstance(target, str):
+        return target, target
+    return SimAdapter(target, **connection), target.resource_name
+
+
+class DeviceLink:
+    """A driver object for the instrument ``name`` at ``resource``; its errors say both."""
+
+    name: str
+    resource: str
+
+    def error(self, message: str) -> DeviceError:
+        return DeviceError(self.name, self.resource, message)
+
+
+class TextLink(DeviceLink):
+    """Mixin for a pymeasure instrument on a text link (put it before ``Instrument``).
+
+    ``resource`` names the link in errors: as given, else the adapter's VISA resource string.
+    :meth:`_exchange_errors` turns what breaks an exchange into a :class:`DeviceError` and
+    drops what is left of it, so the next exchange starts clean.
+    """
+
+    adapter: Any
+    reply_word = "reply"
+    """What error messages call the instrument's answer to a command."""
+
+    def __init__(self, adapter, name: str, resource: str = "", **kwargs) -> None:
+        self.resource = resource or (adapter if isinstance(adapter, str) else "unknown")
+        super().__init__(adapter, name, **kwargs)
+
+    def _discard_input(self) -> None:
+        """Drop whatever is left of a broken exchange so the next one starts clean."""
+        with contextlib.suppress(*LINK_ERRORS):
+            self.adapter.flush_read_buffer()
+
+    def _reason(self, exc: Exception) -> str:
+        """Why an exchange went unanswered, as the end of the message: the link's error."""
+        return f" ({exc})"
+
+    @contextlib.contextmanager
+    def _exchange_errors(
+        self, garbled: str, unanswered: str, garbage: tuple[type[Exception], ...] = ()
+    ) -> Iterator[None]:
+        """Bytes that do not decode (or any of ``garbage``) become ``"{garbled}: why"``, a
+        timeout or lost link ``"{unanswered} (why)"``; both drop the rest of the exchange."""
+        try:
+            yield
+        except (UnicodeDecodeError, *garbage) as exc:
+            self._discard_input()
+            raise self.error(f"{garbled}: {exc}") from None
+        except LINK_ERRORS as exc:
+            self._discard_input()
+            raise self.error(f"{unanswered}{self._reason(exc)}") from exc
+
+    def unreadable(self, command: str, value: Any) -> DeviceError:
+        """The error for an answer to ``command`` that does not parse as what was asked."""
+        return self.error(f"unreadable {self.reply_word} to {command!r}: {value!r}")
+
+
+class ExchangeLink(TextLink):
+    """A :class:`TextLink` to an instrument that answers every command, settings included.
+
+    :meth:`write` and :meth:`ask` are both one whole exchange, which the driver implements as
+    :meth:`_exchange` on top of :meth:`_send`; a number that does not parse is a device error.
+    """
+
+    def write(self, command: str, **kwargs) -> None:
+        self._exchange(command, query=False)
+
+    def ask(self, command: str, query_delay: float | None = None) -> str:
+        return self._exchange(command, query=True)
+
+    def _send(self, command: str) -> None:
+        """Send ``command`` alone (pymeasure's write), without reading any answer."""
+        super().write(command)
+
+    def _exchange(self, command: str, query: bool) -> str:
+        """Send ``command`` and read the instrument's whole answer; a query's value back."""
+        raise NotImplementedError
+
+    def values(self, command: str, separator=",", cast=float, preprocess_reply=None, **kwargs):
+        """As pymeasure's, but a number that does not parse is a device error, not a string."""
+        result = super().values(command, separator, cast, preprocess_reply, **kwargs)
+        if cast is not str and any(isinstance(v, str) for v in result):
+            raise self.unreadable(command, result)
+        return result
