@@ -16,8 +16,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from qslab.analysis import fluence as fl
-from qslab.errors import ValidationError
+from qslab.analysis.calibration import FluenceCalibration, fit_calibration
+from qslab.errors import QslabError, ValidationError
 from qslab.instruments.registry import DriverSpec, driver
 from qslab.sim.bench import LaserState, VirtualBench
 from qslab.sim.sample import QSFilm
@@ -67,6 +70,22 @@ class StationConfig:
     sample: dict[str, Any]
     bench: dict[str, Any]
     description: str = ""
+
+    @property
+    def fluence_calibration(self) -> FluenceCalibration | None:
+        """The measured attenuator table, when the station names a calibration run."""
+        c = self.calibration
+        if "measured_transmission" not in c:
+            return None
+        return FluenceCalibration(
+            full_pulse_energy_nj=c["full_pulse_energy_nJ"],
+            full_pulse_energy_err_nj=c["full_pulse_energy_err_nJ"]["value"],
+            nominal=np.asarray(c["nominal_transmission"]),
+            measured=np.asarray(c["measured_transmission"]),
+            measured_err=np.asarray(c["measured_transmission_err"]),
+            od_scale=c["od_scale"],
+            od_scale_err=c["od_scale_err"],
+        )
 
     @property
     def w0_cm(self) -> float:
@@ -138,7 +157,7 @@ def load_station(spec: str | Path = SIM, seed: int | None = None) -> StationConf
         source=source,
         roles=roles,
         beam=_beam(data.get("beam", {})),
-        calibration=_calibration(data.get("calibration", {})),
+        calibration=_calibration(data.get("calibration", {}), Path(source).parent),
         limits=_limits(data.get("limits", {})),
         sample=_sample(data.get("sample", {})),
         bench=bench,
@@ -205,13 +224,45 @@ def _beam(table: dict) -> dict[str, Any]:
     }
 
 
-def _calibration(table: dict) -> dict[str, Any]:
+def _calibration(table: dict, folder: Path) -> dict[str, Any]:
+    """Declared values, or those measured by a calibration run named with ``run``.
+
+    A run wins over a declared ``full_pulse_energy_nJ`` (a station based on ``sim`` declares
+    one), and brings the measured transmission of every attenuator setting with it.
+    """
     where = "station.calibration"
-    _only(table, ("sample_per_meter", "full_pulse_energy_nJ"), where)
-    return {
-        "sample_per_meter": _number(table, "sample_per_meter", where, 1.0),
-        "full_pulse_energy_nJ": _number(table, "full_pulse_energy_nJ", where, None),
-    }
+    _only(table, ("sample_per_meter", "full_pulse_energy_nJ", "run"), where)
+    out: dict[str, Any] = {"sample_per_meter": _number(table, "sample_per_meter", where, 1.0)}
+    if "run" not in table:
+        out["full_pulse_energy_nJ"] = _number(table, "full_pulse_energy_nJ", where, None)
+        return out
+    calibration, path, uid = _calibration_run(table["run"], folder, f"{where}.run")
+    out.update(calibration.record())
+    out["full_pulse_energy_nJ"] = calibration.full_pulse_energy_nj
+    out["run"] = str(path)
+    out["run_uid"] = uid
+    return out
+
+
+def _calibration_run(name: Any, folder: Path, where: str) -> tuple[FluenceCalibration, Path, str]:
+    from qslab.storage.reader import read_run  # the station module must not need h5py to load
+
+    if not isinstance(name, str) or not name:
+        raise ValidationError(where, "give the path of a calibration run file")
+    path = Path(name) if Path(name).is_absolute() else folder / name
+    try:
+        record = read_run(path)
+    except QslabError as exc:
+        raise ValidationError(where, str(exc)) from None
+    if record.procedure != "calibrate" or record.status != "completed":
+        raise ValidationError(
+            where,
+            f"{path} is a {record.status} {record.procedure!r} run, not a completed calibrate run",
+        )
+    columns = ("nominal_transmission", "pulse_energy", "pulse_energy_err")
+    tolerance = record.parameters.get("od_tolerance", {}).get("value", 0.05)
+    calibration = fit_calibration(*(record.data[c].read() for c in columns), tolerance)
+    return calibration, path, record.uid
 
 
 def _limits(table: dict) -> dict[str, Any]:
@@ -235,7 +286,7 @@ def _sample(table: dict) -> dict[str, Any]:
 
 def _bench(table: dict) -> dict[str, Any]:
     where = "station.bench"
-    _only(table, ("realtime", "pulse_energy_nJ", "energy_jitter", "seed"), where)
+    _only(table, ("realtime", "pulse_energy_nJ", "energy_jitter", "seed", "nd_od_error"), where)
     realtime = table.get("realtime", True)
     if not isinstance(realtime, bool):
         raise ValidationError(f"{where}.realtime", f"expected true or false, got {realtime!r}")
@@ -246,6 +297,7 @@ def _bench(table: dict) -> dict[str, Any]:
         "realtime": realtime,
         "pulse_energy_nJ": _number(table, "pulse_energy_nJ", where, 12.0),
         "energy_jitter": _number(table, "energy_jitter", where, 0.02, positive=False),
+        "nd_od_error": _number(table, "nd_od_error", where, 0.0, positive=False),
         "seed": seed,
     }
 
@@ -285,6 +337,7 @@ class Station:
                 ),
                 seed=b["seed"],
                 realtime=b["realtime"],
+                nd_od_error=b["nd_od_error"],
             )
             for role, rc in cfg.roles.items():
                 if rc.simulated:

@@ -5,8 +5,11 @@ from __future__ import annotations
 from qslab.errors import ValidationError
 from qslab.procedures.ase import ASESeries
 from qslab.procedures.base import Procedure
+from qslab.procedures.calibrate import FluenceCalibrationScan
 
-PROCEDURES: dict[str, type[Procedure]] = {cls.name: cls for cls in (ASESeries,)}
+PROCEDURES: dict[str, type[Procedure]] = {
+    cls.name: cls for cls in (ASESeries, FluenceCalibrationScan)
+}
 
 
 def procedure_class(name: str) -> type[Procedure]:

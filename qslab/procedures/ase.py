@@ -139,6 +139,7 @@ class ASESeries(Procedure):
 
         targets = self.fluence_targets()
         full = self.full_fluence()
+        calibration = cfg.fluence_calibration
         w0 = cfg.w0_cm
         definition = cfg.beam["fluence_definition"]
         per_meter = cfg.calibration["sample_per_meter"]
@@ -150,7 +151,10 @@ class ASESeries(Procedure):
             ctx.check_abort()
             ctx.progress(index, len(targets), f"{target:.3g} uJ/cm^2")
             shutter.close_shutter()
-            transmission = attenuator.set_transmission(target / full)
+            wanted = target / full
+            transmission = attenuator.set_transmission(
+                calibration.setting_for(wanted) if calibration else wanted
+            )
             shutter.open_shutter()
             try:
                 energies = meter.read_energies(v["energy_samples"]) * per_meter

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -57,6 +58,7 @@ class VirtualBench:
     detector: Detector = field(default_factory=Detector)
     seed: int | None = None
     realtime: bool = True
+    nd_od_error: float = 0.0
 
     def __post_init__(self) -> None:
         self.rng = np.random.default_rng(self.seed)
@@ -70,6 +72,18 @@ class VirtualBench:
         """Record the transmission of one attenuating element in the pump path."""
         with self.lock:
             self._transmissions[element] = float(transmission)
+
+    def filter_transmission(self, element: str, position: int, nominal_od: float) -> float:
+        """True transmission of a neutral-density filter sold as ``nominal_od``.
+
+        Absorptive ND glass is specified at one wavelength and reads denser or lighter at the
+        pump's; with ``nd_od_error`` > 0 each filter's true OD is nominal * (1 + error * z), z a
+        standard normal fixed per filter (by its place, not by the run's seed: the glass does
+        not change between runs), so that a fluence calibration has something real to find.
+        """
+        key = [zlib.crc32(element.encode()), position]
+        z = np.random.default_rng(key).standard_normal()
+        return 10.0 ** -(nominal_od * (1.0 + self.nd_od_error * z))
 
     @property
     def transmission(self) -> float:

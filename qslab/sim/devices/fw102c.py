@@ -10,7 +10,8 @@ place of the value.
 
 Timing: a move takes about 1 s per position at high speed and 2 s at low speed, going the
 shorter way round (Odemis' timing model; hispec measured about 3 s for half a turn at high
-speed). The bench is told each filter's transmission, 10**-OD, when the wheel stops.
+speed). The bench is told the filter's true transmission (10**-OD, or off nominal where the
+bench models real ND glass) when the wheel stops.
 """
 
 from __future__ import annotations
@@ -78,5 +79,7 @@ class FW102CSimulator(FaultyTextDevice):
         self._report()
 
     def _report(self) -> None:
-        od = self.optical_densities[(self.state["pos"] - 1) % len(self.optical_densities)]
-        self.bench.set_transmission(self.element, 10.0**-od)
+        index = (self.state["pos"] - 1) % len(self.optical_densities)
+        od = self.optical_densities[index]
+        transmission = self.bench.filter_transmission(self.element, index, od)
+        self.bench.set_transmission(self.element, transmission)
