@@ -22,7 +22,6 @@ import logging
 import tempfile
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 
@@ -30,35 +29,11 @@ from qslab.engine.documents import data_key
 from qslab.engine.runner import RunEngine
 from qslab.procedures.base import Procedure
 from qslab.procedures.parameters import Parameter
+from qslab.station import Station
 from qslab.storage.writer import HDF5Writer
 
 PIXELS = 2048
 SCALARS = tuple(f"scalar_{i:02d}" for i in range(15))
-
-
-class InstantStation:
-    """A station whose instruments answer at once; only the framework is measured."""
-
-    def __init__(self) -> None:
-        self.config = SimpleNamespace(
-            sample={"name": "bench", "batch": "", "notes": ""}, calibration={}
-        )
-        self.bench = None
-
-    def require(self, roles, procedure):
-        pass
-
-    def connect(self):
-        pass
-
-    def describe(self):
-        return {}
-
-    def make_safe(self):
-        return []
-
-    def close(self):
-        pass
 
 
 class InstantSeries(Procedure):
@@ -86,7 +61,7 @@ class InstantSeries(Procedure):
 
 
 def time_qslab(points: int, folder: Path, spectrum: bool = True) -> float:
-    station = InstantStation()
+    station = Station.empty("bench")
     engine = RunEngine()
     writer = HDF5Writer(folder)
     engine.subscribe(writer, critical=True)

@@ -343,6 +343,13 @@ class Station:
                 if rc.simulated:
                     self.simulators[role] = rc.spec.simulator(self.bench, rc.options)
 
+    @classmethod
+    def empty(cls, name: str = "empty") -> Station:
+        """A station with no instruments, for procedures that need none (engine benchmarks,
+        tests of the engine itself)."""
+        sample = {"name": name, "batch": "", "notes": ""}
+        return cls(StationConfig(name, "", {}, {}, {}, {}, sample, {}))
+
     def require(self, roles: tuple[str, ...], procedure: str) -> None:
         missing = [r for r in roles if r not in self.config.roles]
         if missing:

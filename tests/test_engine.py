@@ -2,33 +2,22 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 
 from qslab.engine.documents import data_key
 from qslab.engine.runner import RunEngine
 from qslab.procedures.base import Procedure
 from qslab.procedures.parameters import Parameter
+from qslab.station import Station
 
 
-class FakeStation:
+class FakeStation(Station):
+    """An empty station that counts how often it is made safe."""
+
     def __init__(self):
-        self.config = SimpleNamespace(
-            sample={"name": "s", "batch": "b", "notes": ""}, calibration={}
-        )
-        self.bench = None
+        super().__init__(Station.empty().config)
         self.safe_calls = 0
         self.closed = False
-
-    def require(self, roles, procedure):
-        pass
-
-    def connect(self):
-        pass
-
-    def describe(self):
-        return {}
 
     def make_safe(self):
         self.safe_calls += 1
