@@ -44,9 +44,15 @@ def run_procedure(
     is first called with the engine (for example to abort the run from a plot or a test).
     """
     cls = procedure_class(name)
-    if not isinstance(station, Station):
+    owned = not isinstance(station, Station)
+    if owned:
         station = open_station(station, seed=seed)
-    procedure = cls(station, parameters)
+    try:
+        procedure = cls(station, parameters)
+    except Exception:
+        if owned:
+            station.shutdown()
+        raise
     engine = RunEngine()
     writer = HDF5Writer(Path(out))
     engine.subscribe(writer, critical=True)
@@ -56,4 +62,6 @@ def run_procedure(
         outcome = engine.run(procedure, station)
     finally:
         writer.close()
+        if owned:
+            station.shutdown()
     return RunResult(outcome, writer.path, station)

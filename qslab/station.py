@@ -27,8 +27,8 @@ from qslab.sim.sample import QSFilm
 
 log = logging.getLogger(__name__)
 
-ROLES = ("laser", "shutter", "attenuator", "energy_meter", "spectrometer")
-SAFE_ORDER = ("shutter", "laser", "attenuator", "energy_meter", "spectrometer")
+ROLES = ("laser", "shutter", "attenuator", "energy_meter", "spectrometer", "monochromator")
+SAFE_ORDER = ("shutter", "laser", "attenuator", "energy_meter", "spectrometer", "monochromator")
 TABLES = (*ROLES, "beam", "calibration", "limits", "sample", "bench")
 TOP_KEYS = ("name", "description", "base")
 SIM = "sim"
@@ -128,11 +128,22 @@ def read_station_tables(spec: str | Path) -> tuple[dict[str, Any], str]:
         raise ValidationError(f"{path.name}: base", f"{base!r} is not a built-in station")
     merged = _read_toml(_builtin_text(base), f"station {base}")
     for key, value in data.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = {**merged[key], **value}
+        inherited = merged.get(key)
+        if (
+            isinstance(value, dict)
+            and isinstance(inherited, dict)
+            and _same_driver(value, inherited)
+        ):
+            merged[key] = {**inherited, **value}
         else:
             merged[key] = value
     return merged, str(path)
+
+
+def _same_driver(table: dict[str, Any], inherited: dict[str, Any]) -> bool:
+    """A role table naming another driver replaces the inherited one: the base's options
+    belong to the base's driver."""
+    return table.get("driver", inherited.get("driver")) == inherited.get("driver")
 
 
 def load_station(spec: str | Path = SIM, seed: int | None = None) -> StationConfig:
@@ -428,6 +439,19 @@ class Station:
             except Exception as exc:  # noqa: BLE001
                 log.warning("closing %s: %s", role, exc)
         self.devices.clear()
+
+    def shutdown(self) -> None:
+        """Close the drivers and stop the simulators that run something of their own (the
+        HTTP server of a simulated REST laser); the station cannot be connected again."""
+        self.close()
+        for role, simulators in self.simulators.items():
+            for simulator in simulators if isinstance(simulators, list) else [simulators]:
+                stop = getattr(simulator, "close", None)
+                if callable(stop):
+                    try:
+                        stop()
+                    except Exception as exc:  # noqa: BLE001
+                        log.warning("stopping the %s simulator: %s", role, exc)
 
     def describe(self) -> dict[str, dict[str, Any]]:
         """Per role: driver, resource, identity and settings, for the run's start document."""

@@ -86,6 +86,8 @@ BUILTIN_MODULES = (
     "qslab.instruments.thorlabs.pm100",
     "qslab.instruments.coherent.chameleon",
     "qslab.instruments.oceaninsight.seabreeze",
+    "qslab.instruments.andor.shamrock",
+    "qslab.instruments.princeton.spectrapro",
 )
 
 _registry: dict[str, DriverSpec] | None = None

@@ -106,10 +106,27 @@ class Spectrometer(Device, Protocol):
         """One spectrum in raw counts, one value per pixel."""
 
 
+@runtime_checkable
+class Monochromator(Device, Protocol):
+    """A grating instrument set to a centre wavelength (a spectrograph's turret and drive)."""
+
+    @property
+    def grating(self) -> int: ...
+
+    @property
+    def center_wavelength_nm(self) -> float: ...
+
+    def set_grating(self, grating: int) -> None: ...
+
+    def set_center_wavelength(self, wavelength_nm: float) -> float:
+        """Move there and wait until the drive has stopped; return the wavelength reached."""
+
+
 ROLE_TYPES: dict[str, type] = {
     "laser": PulsedLaser,
     "shutter": Shutter,
     "attenuator": Attenuator,
     "energy_meter": EnergyMeter,
     "spectrometer": Spectrometer,
+    "monochromator": Monochromator,
 }

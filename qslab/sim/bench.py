@@ -127,15 +127,25 @@ class VirtualBench:
             self._models[key] = EmissionModel(self.film, np.asarray(wavelengths_nm, dtype=float))
         return self._models[key]
 
-    def spectrum_counts(self, wavelengths_nm: np.ndarray, exposure_s: float) -> np.ndarray:
+    def spectrum_counts(
+        self,
+        wavelengths_nm: np.ndarray,
+        exposure_s: float,
+        detector: Detector | None = None,
+        blocked: bool = False,
+    ) -> np.ndarray:
         """Raw counts per pixel for one exposure: the film's emission from every pulse that
-        arrived during it, then shot, dark and read noise, clipped at the ADC's full scale."""
+        arrived during it, then shot, dark and read noise, clipped at the ADC's full scale.
+
+        ``detector`` replaces the bench's own (a cooled CCD on another port); ``blocked`` keeps
+        the light out (a camera's own shutter closed) while dark current still accrues.
+        """
         model = self._model(wavelengths_nm)
-        d = self.detector
+        d = detector or self.detector
         pulses = self.laser.repetition_rate_hz * exposure_s
         simulated = int(min(max(round(pulses), 1), MAX_SIMULATED_PULSES))
         with self.lock:
-            energies = self.pulse_energies(simulated)
+            energies = np.zeros(simulated) if blocked else self.pulse_energies(simulated)
             n_peak = fl.mean_excitation(
                 self.peak_fluence(energies), self.laser.wavelength_nm, self.film.cross_section_cm2
             )

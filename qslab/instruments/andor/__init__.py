@@ -1,0 +1,1 @@
+"""Andor (Oxford Instruments): Shamrock/Kymera spectrographs with iDus/Newton CCDs via pylablib."""

@@ -1,0 +1,1 @@
+"""Princeton Instruments (Acton) instruments: SpectraPro monochromators and spectrographs."""
