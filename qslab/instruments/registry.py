@@ -86,6 +86,9 @@ BUILTIN_MODULES = (
     "qslab.instruments.thorlabs.pm100",
     "qslab.instruments.coherent.chameleon",
     "qslab.instruments.oceaninsight.seabreeze",
+    "qslab.instruments.thorlabs.sc10",
+    "qslab.instruments.thorlabs.ell14",
+    "qslab.instruments.ophir.vega",
     "qslab.instruments.andor.shamrock",
     "qslab.instruments.princeton.spectrapro",
 )

@@ -112,12 +112,8 @@ class ASESeries(Procedure):
         self._ctx = ctx
         self._dark: dict[float, np.ndarray] = {}
 
-        shutter.close_shutter()
-        attenuator.safe()
-        if not laser.emission_on:
-            laser.set_emission(True)
+        self.prepare_pump()
         pump_nm = laser.wavelength_nm
-        meter.configure(pump_nm, laser.repetition_rate_hz)
         wavelengths = np.asarray(spectrometer.wavelengths_nm, dtype=float)
         lo, hi = spectrometer.exposure_limits_s
         self._min_exposure = lo

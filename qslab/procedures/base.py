@@ -40,6 +40,23 @@ class Procedure(ABC):
         """Every parameter with its units, for the start document."""
         return {p.name: {"value": self.values[p.name], "units": p.units} for p in self.parameters}
 
+    def prepare_pump(self) -> None:
+        """Beam blocked, attenuator at its densest, laser emitting.
+
+        With a separate shutter guarding the beam, the laser's own shutter is opened behind it
+        (the separate one then does the switching); the engine's safe state closes both.
+        """
+        station = self.station
+        laser = station["laser"]
+        station.beam_shutter.close_shutter()
+        station["attenuator"].safe()
+        if not laser.emission_on:
+            laser.set_emission(True)
+        if station.beam_shutter is not laser and not laser.shutter_open:
+            laser.open_shutter()
+        if "energy_meter" in station.devices:
+            station["energy_meter"].configure(laser.wavelength_nm, laser.repetition_rate_hz)
+
     @abstractmethod
     def run(self, ctx: RunContext) -> None:
         """Take the data: emit a descriptor, one event per point, then the analysis."""

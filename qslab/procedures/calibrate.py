@@ -63,14 +63,10 @@ class FluenceCalibrationScan(Procedure):
 
     def run(self, ctx) -> None:
         st, v = self.station, self.values
-        laser, attenuator, meter = st["laser"], st["attenuator"], st["energy_meter"]
+        attenuator, meter = st["attenuator"], st["energy_meter"]
         shutter = st.beam_shutter
         cfg = st.config
-        shutter.close_shutter()
-        attenuator.safe()
-        if not laser.emission_on:
-            laser.set_emission(True)
-        meter.configure(laser.wavelength_nm, laser.repetition_rate_hz)
+        self.prepare_pump()
         ctx.descriptor(
             data_keys={
                 "nominal_transmission": data_key((), "float64", "", "attenuator setting"),
