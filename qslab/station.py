@@ -109,24 +109,26 @@ def _builtin_text(name: str) -> str | None:
     return entry.read_text() if entry.is_file() else None
 
 
-def read_station_tables(spec: str | Path) -> tuple[dict[str, Any], str]:
-    """Raw tables of a built-in station (by name) or a TOML file, with ``base`` merged in."""
+def read_station_tables(spec: str | Path, _seen: tuple[str, ...] = ()) -> tuple[dict, str]:
+    """Raw tables of a built-in station (by name) or a TOML file, with its ``base`` (a built-in
+    station, itself possibly based on another) merged underneath."""
     text = _builtin_text(str(spec)) if not str(spec).endswith(".toml") else None
     if text is not None:
-        return _read_toml(text, f"station {spec}"), f"builtin:{spec}"
-    path = Path(spec)
-    if not path.is_file():
-        known = ", ".join(builtin_stations())
-        raise ValidationError(
-            "--station", f"{spec!r} is neither a built-in station ({known}) nor a readable file"
-        )
-    data = _read_toml(path.read_text(), str(path))
+        data, source, where = _read_toml(text, f"station {spec}"), f"builtin:{spec}", str(spec)
+    else:
+        path = Path(spec)
+        if not path.is_file():
+            known = ", ".join(builtin_stations())
+            raise ValidationError(
+                "--station", f"{spec!r} is neither a built-in station ({known}) nor a readable file"
+            )
+        data, source, where = _read_toml(path.read_text(), str(path)), str(path), path.name
     base = data.pop("base", None)
     if base is None:
-        return data, str(path)
-    if not isinstance(base, str) or _builtin_text(base) is None:
-        raise ValidationError(f"{path.name}: base", f"{base!r} is not a built-in station")
-    merged = _read_toml(_builtin_text(base), f"station {base}")
+        return data, source
+    if not isinstance(base, str) or _builtin_text(base) is None or base in _seen:
+        raise ValidationError(f"{where}: base", f"{base!r} is not a built-in station")
+    merged, _ = read_station_tables(base, (*_seen, str(spec)))
     for key, value in data.items():
         inherited = merged.get(key)
         if (
@@ -137,7 +139,7 @@ def read_station_tables(spec: str | Path) -> tuple[dict[str, Any], str]:
             merged[key] = {**inherited, **value}
         else:
             merged[key] = value
-    return merged, str(path)
+    return merged, source
 
 
 def _same_driver(table: dict[str, Any], inherited: dict[str, Any]) -> bool:

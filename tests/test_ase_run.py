@@ -152,3 +152,15 @@ def test_too_short_a_scan_says_what_it_could_not_determine(fast_station, tmp_pat
     assert "ase_threshold" not in summary
     # the exciton line comes from a spontaneous spectrum, never from the narrow ASE line
     assert summary["x_peak"]["value"] == pytest.approx(670.0, abs=1.0)
+
+
+def test_a_station_of_other_drivers_finds_the_same_threshold(tmp_path):
+    """sim-alt: Mai Tai, SC10, ELL14 wave plate, Ophir, Andor; the same film and beam."""
+    alt = write_station(tmp_path / "alt.toml").read_text().replace('"sim"', '"sim-alt"', 1)
+    (tmp_path / "alt.toml").write_text(alt)
+    results = [
+        run(station, tmp_path, seed=6).outcome.analysis["ase_threshold"]
+        for station in (write_station(tmp_path / "sim.toml"), tmp_path / "alt.toml")
+    ]
+    difference = abs(results[0]["value"] - results[1]["value"])
+    assert difference < 3 * np.hypot(results[0]["error"], results[1]["error"])

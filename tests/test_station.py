@@ -88,3 +88,18 @@ def test_one_failing_device_does_not_keep_the_others_from_safety(fast_station):
     failures = station.make_safe()
     assert recorder.safe_calls == 1
     assert failures == ["laser: no answer"]
+
+
+def test_a_role_table_with_another_driver_replaces_the_inherited_one(tmp_path):
+    path = write_station(
+        tmp_path / "s.toml", '[laser]\ndriver = "quantel.bigsky"\nresource = "sim"\n'
+    )
+    options = load_station(path).roles["laser"].options
+    assert "tuning_nm" not in options and options["harmonic"] == 2
+
+
+def test_builtin_alternative_station_is_based_on_sim():
+    cfg = load_station("sim-alt")
+    assert cfg.roles["attenuator"].spec.name == "thorlabs.ell14"
+    assert cfg.roles["shutter"].spec.name == "thorlabs.sc10"
+    assert cfg.sample["cross_section_cm2"] == 1.3e-13

@@ -2,12 +2,11 @@
 
 Every driver names its instrument and link in the :class:`DeviceError` it raises
 (:class:`DeviceLink`). The text-protocol drivers (pymeasure instruments on a serial or USBTMC
-link: Thorlabs FW102C and PM100, Coherent Chameleon) also share how a broken exchange is
-reported and cleaned up (:class:`TextLink`); those whose instrument answers every command,
-settings included, share the write/ask framing and strict number parsing
-(:class:`ExchangeLink`). :func:`open_link` puts a driver on a VISA resource string or on a
-simulator, and :func:`switch` declares a 0/1 setting as a True/False property. Each driver's
-own module cites its manual for the protocol itself.
+link) also share how a broken exchange is reported and cleaned up (:class:`TextLink`); those
+whose write and ask are each one whole exchange with the instrument share that framing and
+strict number parsing (:class:`ExchangeLink`). :func:`open_link` puts a driver on a VISA
+resource string or on a simulator, and :func:`switch` declares a 0/1 setting as a True/False
+property. Each driver's own module cites its manual for the protocol itself.
 """
 
 from __future__ import annotations
@@ -108,10 +107,10 @@ class TextLink(DeviceLink):
 
 
 class ExchangeLink(TextLink):
-    """A :class:`TextLink` to an instrument that answers every command, settings included.
-
-    :meth:`write` and :meth:`ask` are both one whole exchange, which the driver implements as
-    :meth:`_exchange` on top of :meth:`_send`; a number that does not parse is a device error.
+    """A :class:`TextLink` whose :meth:`write` and :meth:`ask` are each one whole exchange,
+    implemented by the driver's :meth:`_exchange` on top of :meth:`_send`; what a setting gets
+    back (a line, or nothing as on the Mai Tai) is the driver's to read. A number that does not
+    parse is a device error.
     """
 
     def write(self, command: str, **kwargs) -> None:

@@ -15,13 +15,12 @@ wavelength by ``harmonic``. The role reports the pulse train at the sample.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from pymeasure.instruments import Instrument
 from pymeasure.instruments.validators import strict_discrete_set
 
-from qslab.errors import ValidationError
+from qslab.instruments import pulsed
 from qslab.instruments.registry import DriverSpec, Option
 from qslab.instruments.textlink import ON_OFF, ExchangeLink, open_link, switch
 from qslab.sim.bench import VirtualBench
@@ -34,7 +33,6 @@ CONNECTION = {
     "read_termination": "\r\n",
     "timeout": 3000,
 }
-OSCILLATOR_HZ = 80e6
 PROMPT = "CHAMELEON>"
 TUNING_TIMEOUT_S = 60.0
 TUNING_POLL_S = 0.2
@@ -160,27 +158,14 @@ class Chameleon(ExchangeLink, Instrument):
         return payload
 
 
-class ChameleonLaser:
+class ChameleonLaser(pulsed.PickedOscillatorRole):
     """The PulsedLaser role: the pulse train at the sample, after the picker and the doubler."""
 
-    def __init__(self, laser: Chameleon, options: dict[str, Any]) -> None:
-        self.laser = laser
-        self.harmonic = options["harmonic"]
-        self.pulse_picker_divider = options["pulse_picker_divider"]
-        self.emission_off_on_safe = options["emission_off_on_safe"]
-        self._pulse_width_s = options["pulse_width_s"]
+    laser: Chameleon
 
     @property
-    def wavelength_nm(self) -> float:
-        return self.laser.tuning_nm / self.harmonic
-
-    @property
-    def repetition_rate_hz(self) -> float:
-        return OSCILLATOR_HZ / self.pulse_picker_divider
-
-    @property
-    def pulse_width_s(self) -> float:
-        return self._pulse_width_s
+    def laser_nm(self) -> float:
+        return self.laser.tuning_nm
 
     @property
     def shutter_open(self) -> bool:
@@ -209,22 +194,26 @@ class ChameleonLaser:
         if (state == 1) != on:
             raise self.laser.error(f"asked for emission {'on' if on else 'off'}, state is {state}")
 
+    def _emission_off(self) -> None:
+        """Standby (``L=0``), without reading the state back as :meth:`set_emission` does; the
+        safe state asks for it only when told to, since the oscillator is slow to restart."""
+        self.laser.laser_on = False
+
+    def _ready(self) -> None:
+        self.laser.quiet()
+
     def tune(self, tuning_nm: float) -> None:
         """Tune the oscillator and wait until it reports ready at the new wavelength."""
-        low, high = self.laser.tuning_min_nm, self.laser.tuning_max_nm
-        if not low <= tuning_nm <= high:
-            raise ValidationError(
-                "station.laser.tuning_nm",
-                f"{tuning_nm:g} nm is outside this laser's tuning range {low:g}-{high:g} nm",
-            )
+        pulsed.check_tuning(tuning_nm, self.laser.tuning_min_nm, self.laser.tuning_max_nm)
         if abs(self.laser.tuning_nm - tuning_nm) < TUNING_TOLERANCE_NM:
             return
         self.laser.tuning_nm = tuning_nm
-        deadline = time.monotonic() + TUNING_TIMEOUT_S
-        while self.laser.tuning_status != 0:
-            if time.monotonic() > deadline:
-                raise self.laser.error(f"still tuning after {TUNING_TIMEOUT_S:g} s")
-            time.sleep(TUNING_POLL_S)
+        pulsed.wait_until(
+            lambda: self.laser.tuning_status == 0,
+            TUNING_TIMEOUT_S,
+            TUNING_POLL_S,
+            lambda: self.laser.error(f"still tuning after {TUNING_TIMEOUT_S:g} s"),
+        )
         reached = self.laser.tuning_nm
         if abs(reached - tuning_nm) > TUNING_TOLERANCE_NM:
             raise self.laser.error(f"asked for {tuning_nm:g} nm, laser reports {reached:g} nm")
@@ -232,59 +221,22 @@ class ChameleonLaser:
     def identity(self) -> str:
         return f"Coherent Chameleon s/n {self.laser.serial_number}"
 
-    def settings(self) -> dict[str, Any]:
-        return {
-            "tuning_nm": self.laser.tuning_nm,
-            "harmonic": self.harmonic,
-            "pulse_picker_divider": self.pulse_picker_divider,
-            "wavelength_nm": self.wavelength_nm,
-            "repetition_rate_hz": self.repetition_rate_hz,
-            "pulse_width_s": self.pulse_width_s,
-            "emission_on": self.emission_on,
-            "shutter_open": self.shutter_open,
-        }
-
-    def safe(self) -> None:
-        """Shutter closed; standby too only if asked, since the oscillator is slow to restart."""
-        self.close_shutter()
-        if self.emission_off_on_safe:
-            self.laser.laser_on = False
+    def _laser_settings(self) -> dict[str, Any]:
+        return {"tuning_nm": self.laser.tuning_nm}
 
     def close(self) -> None:
         self.laser.adapter.close()
 
 
-def _checked(options: dict[str, Any]) -> dict[str, Any]:
-    for name in ("harmonic", "pulse_picker_divider"):
-        if options[name] < 1:
-            raise ValidationError(
-                f"station.laser.{name}", f"must be at least 1, got {options[name]}"
-            )
-    if not options["pulse_width_s"] > 0:
-        raise ValidationError("station.laser.pulse_width_s", "must be positive")
-    return options
-
-
 def simulator(bench: VirtualBench, options: dict[str, Any]) -> ChameleonSimulator:
-    o = _checked(options)
-    return ChameleonSimulator(
-        bench, o["tuning_nm"], o["harmonic"], o["pulse_picker_divider"], o["pulse_width_s"]
-    )
+    return pulsed.oscillator_simulator(ChameleonSimulator, bench, options)
 
 
 def connect(target: Any, options: dict[str, Any]) -> ChameleonLaser:
     """Open the laser, silence echo and prompt, and tune to ``tuning_nm``."""
-    options = _checked(options)
+    options = pulsed.check_optics(options)
     adapter, resource = open_link(target, CONNECTION)
-    laser = Chameleon(adapter, resource=resource)
-    try:
-        laser.quiet()
-        role = ChameleonLaser(laser, options)
-        role.tune(options["tuning_nm"])
-    except Exception:
-        laser.adapter.close()
-        raise
-    return role
+    return ChameleonLaser.opened(Chameleon(adapter, resource=resource), options)
 
 
 DRIVER = DriverSpec(
@@ -295,15 +247,10 @@ DRIVER = DriverSpec(
     simulator=simulator,
     options=(
         Option("tuning_nm", "float", 800.0, "oscillator wavelength set on connect", "nm"),
-        Option("harmonic", "int", 2, "harmonic generated after the laser (1: none)"),
-        Option("pulse_picker_divider", "int", 80000, "pulse picker keeps 1 pulse in N of 80 MHz"),
-        Option("pulse_width_s", "float", 140e-15, "pulse width at the sample", "s"),
-        Option(
-            "emission_off_on_safe",
-            "bool",
-            False,
-            "safe state also puts the laser in standby (slow to restart)",
-        ),
+        pulsed.harmonic_option(),
+        pulsed.PULSE_PICKER_DIVIDER,
+        pulsed.pulse_width_option(140e-15),
+        pulsed.emission_off_on_safe_option("puts the laser in standby (slow to restart)"),
     ),
     manual=MANUAL,
 )

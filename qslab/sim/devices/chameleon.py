@@ -28,8 +28,8 @@ import time
 
 from qslab.sim.bench import VirtualBench
 from qslab.sim.devices import FaultyTextDevice, Refused, int_setting
+from qslab.sim.devices.pulsed import PickedOptics
 
-OSCILLATOR_HZ = 80e6
 TUNING_RANGE_NM = (680, 1080)
 TUNING_NM_PER_S = 40.0
 OUTPUT_MW = 3500
@@ -66,7 +66,9 @@ class ChameleonSimulator(FaultyTextDevice):
     ) -> None:
         super().__init__("sim:chameleon")
         self.bench = bench
-        self.harmonic = harmonic
+        self.optics = PickedOptics(bench, harmonic, pulse_picker_divider, pulse_width_s)
+        self.emission = False
+        self.shutter = False
         self.echo = True
         self.prompt = True
         self.keyswitch = True
@@ -75,10 +77,7 @@ class ChameleonSimulator(FaultyTextDevice):
         self.heartbeat_rate = 10
         self.tuning_nm = round(tuning_nm)
         self._tuned_at = 0.0
-        with bench.lock:
-            bench.laser.repetition_rate_hz = OSCILLATOR_HZ / pulse_picker_divider
-            bench.laser.pulse_width_s = pulse_width_s
-            bench.laser.wavelength_nm = self.tuning_nm / harmonic
+        self._report()
 
     # -- framing ---------------------------------------------------------------------------
     def feed(self, data: bytes) -> None:
@@ -91,6 +90,7 @@ class ChameleonSimulator(FaultyTextDevice):
             value = self._execute(command.strip().upper())
         except Refused as refusal:
             value = f"Error: {refusal.reason}"
+        self._report()
         return self._line(command, value, echo)
 
     def error_reply(self, command: str) -> bytes:
@@ -119,11 +119,10 @@ class ChameleonSimulator(FaultyTextDevice):
         return ""
 
     def _query(self, name: str) -> str:
-        laser = self.bench.laser
-        on = laser.emission
+        on = self.emission
         values = {
             "L": 2 if self.faults else int(on),
-            "S": int(laser.shutter_open),
+            "S": int(self.shutter),
             "VW": self.tuning_nm,
             "TS": int(time.monotonic() < self._tuned_at),
             "K": int(self.keyswitch),
@@ -141,12 +140,10 @@ class ChameleonSimulator(FaultyTextDevice):
         return str(values[name])
 
     def _laser(self, on: bool) -> None:
-        with self.bench.lock:
-            self.bench.laser.emission = on and self.keyswitch and not self.faults
+        self.emission = on and self.keyswitch and not self.faults
 
     def _shutter(self, is_open: bool) -> None:
-        with self.bench.lock:
-            self.bench.laser.shutter_open = is_open
+        self.shutter = is_open
 
     def _echo(self, on: bool) -> None:
         self.echo = on
@@ -162,5 +159,7 @@ class ChameleonSimulator(FaultyTextDevice):
         if self.bench.realtime:
             self._tuned_at = time.monotonic() + abs(target - self.tuning_nm) / TUNING_NM_PER_S
         self.tuning_nm = target
-        with self.bench.lock:
-            self.bench.laser.wavelength_nm = target / self.harmonic
+
+    def _report(self) -> None:
+        """Tell the bench what leaves the optics now."""
+        self.optics.show_oscillator(self.emission, self.shutter, self.tuning_nm)

@@ -1,0 +1,1 @@
+"""Light Conversion lasers: the PHAROS (and CARBIDE) femtosecond Yb amplifiers."""

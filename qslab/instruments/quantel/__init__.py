@@ -1,0 +1,1 @@
+"""Quantel (Lumibird) lasers: the Big Sky CFR Q-switched Nd:YAG series."""

@@ -1,0 +1,1 @@
+"""Spectra-Physics lasers: the Mai Tai and InSight Ti:sapphire systems."""
