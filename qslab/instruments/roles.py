@@ -122,6 +122,35 @@ class Monochromator(Device, Protocol):
         """Move there and wait until the drive has stopped; return the wavelength reached."""
 
 
+@runtime_checkable
+class TCSPC(Device, Protocol):
+    """A time tagger / TCSPC counter streaming :class:`qslab.tcspc.tags.TagChunk` objects."""
+
+    @property
+    def mode(self) -> str:
+        """``"T2"`` or ``"T3"``."""
+
+    @property
+    def resolution_ps(self) -> int: ...
+
+    @property
+    def sync_period_ps(self) -> int:
+        """Laser period measured on the sync input; 0 when there is none."""
+
+    def configure(self, channels: tuple[int, ...], delays_ps: dict[int, int]) -> None:
+        """Detector channels to record and a cable delay to add to each."""
+
+    def count_rates(self) -> dict[int, float]:
+        """Counts per second on each channel (the sync as channel -1 in T3)."""
+
+    def start(self, duration_s: float | None = None) -> None: ...
+
+    def read_chunk(self) -> Any:
+        """The next chunk of tags (a TagChunk), or None once the acquisition has ended."""
+
+    def stop(self) -> None: ...
+
+
 ROLE_TYPES: dict[str, type] = {
     "laser": PulsedLaser,
     "shutter": Shutter,
@@ -129,4 +158,5 @@ ROLE_TYPES: dict[str, type] = {
     "energy_meter": EnergyMeter,
     "spectrometer": Spectrometer,
     "monochromator": Monochromator,
+    "tcspc": TCSPC,
 }
