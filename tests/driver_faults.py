@@ -29,13 +29,21 @@ def fault_words(error: str, garbage: str, timeout: str) -> pytest.MarkDecorator:
 
 
 @contextlib.contextmanager
+def raises_naming(words: str, instrument: str, resource: str) -> Iterator[None]:
+    """The block raises a DeviceError saying ``words`` and naming ``instrument`` at
+    ``resource``."""
+    with pytest.raises(DeviceError, match=words) as info:
+        yield
+    assert (info.value.instrument, info.value.resource) == (instrument, resource)
+
+
+@contextlib.contextmanager
 def raises_on_fault(sim, fault: str, words: str, instrument: str, resource: str) -> Iterator[None]:
     """With ``fault`` set on ``sim``, the block raises a DeviceError saying ``words`` and
     naming ``instrument`` at ``resource``."""
     sim.fault = fault
-    with pytest.raises(DeviceError, match=words) as info:
+    with raises_naming(words, instrument, resource):
         yield
-    assert (info.value.instrument, info.value.resource) == (instrument, resource)
 
 
 @contextlib.contextmanager

@@ -6,7 +6,13 @@ import time
 
 import numpy as np
 import pytest
-from driver_faults import fault_words, open_simulated, raises_on_fault, raises_on_lost_link
+from driver_faults import (
+    fault_words,
+    open_simulated,
+    raises_naming,
+    raises_on_fault,
+    raises_on_lost_link,
+)
 from pymeasure.test import expected_protocol
 
 from qslab.errors import DeviceError, ValidationError
@@ -65,9 +71,8 @@ def test_other_address_on_the_bus():
 def test_status_reply_is_a_device_error_and_the_next_command_works():
     pairs = [("0ma00008C00", "0GS02"), ("0gp", "0PO00000000")]
     with expected_protocol(Elliptec, pairs, resource="ASRL5::INSTR") as mount:
-        with pytest.raises(DeviceError, match="mechanical time-out") as info:
+        with raises_naming("mechanical time-out", "Thorlabs ELL14", "ASRL5::INSTR"):
             mount.move_to(35840)
-        assert (info.value.instrument, info.value.resource) == ("Thorlabs ELL14", "ASRL5::INSTR")
         assert mount.position == 0
 
 

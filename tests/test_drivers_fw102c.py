@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from driver_faults import fault_words, raises_on_fault, raises_on_lost_link
+from driver_faults import fault_words, raises_naming, raises_on_fault, raises_on_lost_link
 from pymeasure.test import expected_protocol
 
 from qslab.errors import DeviceError, ValidationError
@@ -63,9 +63,8 @@ def test_argument_error_is_a_device_error_and_the_next_command_works():
         (None, "> "),
     ]
     with expected_protocol(FW102C, pairs, resource="ASRL3::INSTR") as wheel:
-        with pytest.raises(DeviceError, match="CMD_ARG_INVALID") as info:
+        with raises_naming("CMD_ARG_INVALID", "Thorlabs FW102C", "ASRL3::INSTR"):
             wheel.position = 7
-        assert (info.value.instrument, info.value.resource) == ("Thorlabs FW102C", "ASRL3::INSTR")
         assert wheel.position == 2
 
 

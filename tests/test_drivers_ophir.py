@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from driver_faults import fault_words, open_simulated, raises_on_fault, raises_on_lost_link
+from driver_faults import (
+    fault_words,
+    open_simulated,
+    raises_naming,
+    raises_on_fault,
+    raises_on_lost_link,
+)
 from pymeasure.test import expected_protocol
 
 from qslab.errors import DeviceError, ValidationError
@@ -61,9 +67,8 @@ def test_over_range_is_a_device_error():
 def test_question_mark_reply_is_a_device_error_and_the_next_command_works():
     pairs = [("$WL5000", "?WAVELENGTH OUT OF RANGE"), ("$EF", "*0")]
     with expected_protocol(Ophir, pairs, resource="ASRL6::INSTR") as meter:
-        with pytest.raises(DeviceError, match="OUT OF RANGE") as info:
+        with raises_naming("OUT OF RANGE", "Ophir meter", "ASRL6::INSTR"):
             meter.set_wavelength_nm(5000)
-        assert (info.value.instrument, info.value.resource) == ("Ophir meter", "ASRL6::INSTR")
         assert meter.new_energy is False
 
 

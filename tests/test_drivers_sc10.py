@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from driver_faults import fault_words, open_simulated, raises_on_fault, raises_on_lost_link
+from driver_faults import (
+    fault_words,
+    open_simulated,
+    raises_naming,
+    raises_on_fault,
+    raises_on_lost_link,
+)
 from pymeasure.test import expected_protocol
 
 from qslab.errors import DeviceError
@@ -71,9 +77,8 @@ def test_argument_error_is_a_device_error_and_the_next_command_works():
     pairs = [("mode=7", "mode=7"), (None, "Command error CMD_ARG_INVALID"), (None, "> ")]
     pairs += query("mode?", "1")
     with expected_protocol(SC10, pairs, resource="ASRL4::INSTR") as sc10:
-        with pytest.raises(DeviceError, match="CMD_ARG_INVALID") as info:
+        with raises_naming("CMD_ARG_INVALID", "Thorlabs SC10", "ASRL4::INSTR"):
             sc10.write("mode=7")
-        assert (info.value.instrument, info.value.resource) == ("Thorlabs SC10", "ASRL4::INSTR")
         assert sc10.mode == 1
 
 

@@ -5,8 +5,9 @@ Every driver names its instrument and link in the :class:`DeviceError` it raises
 link) also share how a broken exchange is reported and cleaned up (:class:`TextLink`); those
 whose write and ask are each one whole exchange with the instrument share that framing and
 strict number parsing (:class:`ExchangeLink`). :func:`open_link` puts a driver on a VISA
-resource string or on a simulator, and :func:`switch` declares a 0/1 setting as a True/False
-property. Each driver's own module cites its manual for the protocol itself.
+resource string or on a simulator, :func:`closing_on_error` closes it again if its setup on
+connect fails, and :func:`switch` declares a 0/1 setting as a True/False property. Each
+driver's own module cites its manual for the protocol itself.
 """
 
 from __future__ import annotations
@@ -40,6 +41,18 @@ def switch(get_command: str, set_command: str, docs: str) -> property:
         map_values=True,
         cast=int,
     )
+
+
+@contextlib.contextmanager
+def closing_on_error(opened: Any) -> Iterator[None]:
+    """Close the link of ``opened`` (a driver, or a list of drivers the block may still add to)
+    if the block raises, then re-raise: a connect whose setup fails leaves no link open."""
+    try:
+        yield
+    except Exception:
+        for instrument in opened if isinstance(opened, list) else [opened]:
+            instrument.adapter.close()
+        raise
 
 
 def open_link(target: Any, connection: dict[str, Any]) -> tuple[Any, str]:

@@ -17,7 +17,8 @@ returned is a new pulse, never the previous one read again, and the pulse latche
 call (perhaps at the previous attenuator setting) is dropped first. At 9600 baud a reading takes
 some 10 ms, so at kHz rates these are pulses sampled from the train, not consecutive ones. Other
 heads (thermopile, photodiode) are put in power mode; their pulse energy is the power divided by
-the repetition rate given to :meth:`OphirMeter.configure`.
+the repetition rate given to :meth:`OphirMeter.configure` (the role logic every energy meter
+shares, in :mod:`qslab.instruments.meters`).
 
 Not confirmed: the format of the wavelength names of discrete heads (the driver reads a number,
 in um below 30 and nm above, with an optional ``u``/``um``/``nm``) and the exact text after
@@ -35,9 +36,9 @@ import numpy as np
 from pymeasure.instruments import Instrument
 
 from qslab.errors import ValidationError
+from qslab.instruments.meters import PulseEnergyMeter
 from qslab.instruments.registry import DriverSpec, Option
-from qslab.instruments.textlink import ON_OFF, ExchangeLink, open_link
-from qslab.instruments.thorlabs.pm100 import PM100Meter
+from qslab.instruments.textlink import ON_OFF, ExchangeLink, closing_on_error, open_link
 from qslab.sim.bench import VirtualBench
 from qslab.sim.devices.ophir import HEAD_NAMES, OphirSimulator, heads
 
@@ -146,17 +147,15 @@ def _preset_nm(name: str) -> float | None:
     return value * 1000 if in_um else value
 
 
-class OphirMeter:
+class OphirMeter(PulseEnergyMeter):
     """The EnergyMeter role: single pulses from an energy head, or power over repetition rate."""
 
-    def __init__(self, meter: Ophir, head: Head) -> None:
-        self.meter = meter
-        self.head = head
-        self.repetition_rate_hz: float | None = None
+    meter: Ophir
+    needs_rate = "a power head needs the pulse repetition rate: configure() it"
 
-    configure = PM100Meter.configure
-    """Correct for the pump wavelength and remember the rate (power heads divide by it): the
-    same role logic as the PM100's."""
+    def __init__(self, meter: Ophir, head: Head) -> None:
+        super().__init__(meter, head.name, head.reads_pulses)
+        self.head = head
 
     def set_wavelength(self, wavelength_nm: float) -> None:
         """A continuous head is set to the wavelength (refused outside its range); a discrete one
@@ -165,11 +164,7 @@ class OphirMeter:
         kind = table[0] if table else ""
         if kind == "CONTINUOUS":
             (low, high), nm = self._range(table), round(wavelength_nm)
-            if not low <= nm <= high:
-                raise self.meter.error(
-                    f"{wavelength_nm:g} nm is outside the {self.head.name} range "
-                    f"{low:g}-{high:g} nm"
-                )
+            self._check_range(wavelength_nm, low, high, sent=nm)
             self.meter.set_wavelength_nm(nm)
             wanted = str(nm)
         elif kind == "DISCRETE":
@@ -202,16 +197,13 @@ class OphirMeter:
         except (ValueError, IndexError):
             raise self.meter.unreadable("$AW", table) from None
 
-    def read_energies(self, count: int) -> np.ndarray:
-        """``count`` new pulses (J) from an energy head; from a power head, each is one power
-        reading divided by the repetition rate."""
-        if self.head.reads_pulses:
-            self.meter.reading("$SE")  # clears the new-pulse flag: drop what came before
-            return np.array([self._next_pulse() for _ in range(count)])
-        if self.repetition_rate_hz is None:
-            raise self.meter.error("a power head needs the pulse repetition rate: configure() it")
-        watts = np.array([self.meter.reading("$SP") for _ in range(count)])
-        return watts / self.repetition_rate_hz
+    def _pulse_energies(self, count: int) -> np.ndarray:
+        """``count`` new pulses, never one read before."""
+        self.meter.reading("$SE")  # clears the new-pulse flag: drop what came before
+        return np.array([self._next_pulse() for _ in range(count)])
+
+    def _power_w(self) -> float:
+        return self.meter.reading("$SP")
 
     def _next_pulse(self) -> float:
         rate = self.repetition_rate_hz
@@ -230,21 +222,13 @@ class OphirMeter:
         head = self.head
         return f"Ophir {kind} s/n {serial}; head {head.name} ({head.kind}) s/n {head.serial}"
 
-    def settings(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
+    def _settings(self) -> dict[str, Any]:
+        return {
             "head": self.head.name,
             "head_type": self.head.kind,
-            "mode": "energy" if self.head.reads_pulses else "power",
+            "mode": self._mode,
             "wavelength": self.wavelength,
         }
-        rate = self.repetition_rate_hz
-        return out if rate is None else {**out, "repetition_rate_hz": rate}
-
-    def safe(self) -> None:
-        """Nothing to do: the meter only measures."""
-
-    def close(self) -> None:
-        self.meter.adapter.close()
 
 
 def _head(meter: Ophir) -> Head:
@@ -270,7 +254,7 @@ def connect(target: Any, options: dict[str, Any]) -> OphirMeter:
     """Open the console, identify it and its head, and put it in energy or power mode."""
     adapter, resource = open_link(target, CONNECTION)
     meter = Ophir(adapter, resource=resource)
-    try:
+    with closing_on_error(meter):
         info = meter.instrument_info
         if len(info) < 2:
             raise meter.unreadable("$II", info)
@@ -282,9 +266,6 @@ def connect(target: Any, options: dict[str, Any]) -> OphirMeter:
                 f"head {head.name} ({head.kind}) cannot measure {'energy' if energy else 'power'}"
             )
         meter.force_mode(energy)
-    except Exception:
-        meter.adapter.close()
-        raise
     return OphirMeter(meter, head)
 
 

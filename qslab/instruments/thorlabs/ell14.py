@@ -37,7 +37,7 @@ from pymeasure.instruments import Instrument
 
 from qslab.errors import ValidationError
 from qslab.instruments.registry import DriverSpec, Option
-from qslab.instruments.textlink import ExchangeLink, open_link
+from qslab.instruments.textlink import ExchangeLink, closing_on_error, open_link
 from qslab.sim.bench import VirtualBench
 from qslab.sim.devices.ell14 import ELL14Simulator, signed32, waveplate_transmission
 
@@ -253,7 +253,7 @@ def connect(target: Any, options: dict[str, Any]) -> WaveplateAttenuator:
     options = _checked(options)
     adapter, resource = open_link(target, CONNECTION)
     mount = Elliptec(adapter, options["address"], resource=resource)
-    try:
+    with closing_on_error(mount):
         info = mount.info
         if info.travel != 360 or info.counts <= 0:
             raise mount.error(
@@ -261,9 +261,6 @@ def connect(target: Any, options: dict[str, Any]) -> WaveplateAttenuator:
                 f"{info.counts} counts: not a rotation mount"
             )
         mount.home()
-    except Exception:
-        mount.adapter.close()
-        raise
     return WaveplateAttenuator(mount, info, options)
 
 

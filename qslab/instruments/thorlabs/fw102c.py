@@ -5,7 +5,9 @@ manual, the serial command table (``*idn?``, ``pos=n``/``pos?``, ``pcount=n``/``
 ``trig``, ``speed``, ``sensors``, ``baud``, ``save``; 115200 baud 8N1, CR). The framing
 (echo, CR-ended value, ``"> "`` prompt sent once the command has finished) and the error texts
 ``Command error CMD_NOT_DEFINED`` / ``CMD_ARG_INVALID`` were checked against the public drivers
-of Odemis (``tlfw.py``), msl-equipment (``FWxx2C``) and Caltech hispec (``fw102c.py``).
+of Odemis (``tlfw.py``), msl-equipment (``FWxx2C``) and Caltech hispec (``fw102c.py``). It is
+Thorlabs' command interpreter, which the SC10 shutter controller speaks too
+(:mod:`qslab.instruments.thorlabs.interpreter`).
 
 Each wheel holds neutral-density filters; ``optical_densities`` gives the OD at every position
 (one list per wheel for a stack). Wheels in series multiply their transmissions, so a fine wheel
@@ -25,7 +27,8 @@ from pymeasure.instruments.validators import strict_discrete_set
 
 from qslab.errors import ValidationError
 from qslab.instruments.registry import DriverSpec, Option
-from qslab.instruments.textlink import ExchangeLink, open_link, switch
+from qslab.instruments.textlink import closing_on_error, open_link, switch
+from qslab.instruments.thorlabs.interpreter import ThorlabsInterpreter
 from qslab.sim.bench import VirtualBench
 from qslab.sim.devices.fw102c import FW102CSimulator
 
@@ -41,21 +44,16 @@ CONNECTION = {
 }
 """8N1 at 115200 baud. The prompt comes only after a move ends; half a turn of a 12-position
 wheel at low speed takes about 12 s, hence the long timeout."""
-PROMPT = b"> "
 OPTION_FIELD = "station.attenuator.optical_densities"
 DEFAULT_DENSITIES = [0.0, 0.3, 0.6, 1.0, 2.0, 3.0]
 
 
-class _Garbled(Exception):
-    """The reply does not follow the wheel's framing."""
-
-
-class FW102C(ExchangeLink, Instrument):
+class FW102C(ThorlabsInterpreter, Instrument):
     """One FW102C (6 positions) or FW212C (12 positions) filter wheel.
 
-    Every command is a full exchange with the wheel: :meth:`write` waits for the echo and the
-    prompt (so a ``position`` set returns when the wheel has stopped), :meth:`ask` also returns
-    the value line. Error replies, garbage and timeouts raise :class:`DeviceError`.
+    Every command is a full exchange with the wheel (:class:`ThorlabsInterpreter`): a
+    ``position`` set returns when the wheel has stopped. Error replies, garbage and timeouts
+    raise :class:`DeviceError`.
     """
 
     def __init__(self, adapter, name: str = "Thorlabs FW102C", resource: str = "", **kwargs):
@@ -104,31 +102,6 @@ class FW102C(ExchangeLink, Instrument):
     def save(self) -> None:
         """Store the current settings as the power-up defaults."""
         self.write("save")
-
-    # -- framing ---------------------------------------------------------------------------
-    def _exchange(self, command: str, query: bool) -> str:
-        unanswered = f"no complete answer to {command!r}"
-        with self._exchange_errors("garbled reply", unanswered, garbage=(_Garbled,)):
-            self._send(command)
-            echo = self.read()
-            if echo != command:
-                raise _Garbled(f"expected the echo of {command!r}, got {echo!r}")
-            value = self.read().strip() if query else ""
-            if value.startswith("Command error"):
-                self._expect_prompt(command)
-                raise self.error(f"refused {command!r}: {value}")
-            head = self.read_bytes(2)
-            if head != PROMPT:
-                line = (head.decode("ascii") + self.read()).strip()
-                if not line.startswith("Command error"):
-                    raise _Garbled(f"expected the prompt after {command!r}, got {line!r}")
-                self._expect_prompt(command)
-                raise self.error(f"refused {command!r}: {line}")
-            return value
-
-    def _expect_prompt(self, command: str) -> None:
-        if self.read_bytes(2) != PROMPT:
-            raise _Garbled(f"expected the prompt after {command!r}")
 
 
 class FilterWheelAttenuator:
@@ -232,7 +205,7 @@ def connect(target: Any, options: dict[str, Any]) -> FilterWheelAttenuator:
             f"{len(densities)} wheel(s) in optical_densities but {len(targets)} resource(s)",
         )
     wheels: list[FW102C] = []
-    try:
+    with closing_on_error(wheels):
         for target_, ods in zip(targets, densities, strict=True):
             wheel = _open_wheel(target_)
             wheels.append(wheel)
@@ -244,10 +217,6 @@ def connect(target: Any, options: dict[str, Any]) -> FilterWheelAttenuator:
                     f"{len(ods)} ODs are given",
                 )
             wheel.position_values = range(1, count + 1)
-    except Exception:
-        for wheel in wheels:
-            wheel.adapter.close()
-        raise
     return FilterWheelAttenuator(wheels, densities)
 
 

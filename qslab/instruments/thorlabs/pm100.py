@@ -12,8 +12,9 @@ and turns every error reply, garbled reply and timeout into a :class:`DeviceErro
 
 A power head (photodiode such as the S120VC) cannot see single pulses: its pulse energy is the
 average power over the averaging window divided by the repetition rate, which
-:meth:`PM100Meter.configure` must be given. An energy head (pyroelectric such as the ES111C)
-reads every pulse.
+:meth:`PM100Meter.configure` must be given (the role logic every energy meter shares, in
+:mod:`qslab.instruments.meters`). An energy head (pyroelectric such as the ES111C) reads every
+pulse.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ from pymeasure.instruments.thorlabs import ThorlabsPM100USB
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
 from qslab.errors import DeviceError, ValidationError
+from qslab.instruments.meters import PulseEnergyMeter
 from qslab.instruments.registry import DriverSpec, Option
-from qslab.instruments.textlink import LINK_ERRORS, TextLink, open_link
+from qslab.instruments.textlink import LINK_ERRORS, TextLink, closing_on_error, open_link
 from qslab.sim.bench import VirtualBench
 from qslab.sim.devices.pm100 import SENSORS, PM100Simulator
 
@@ -133,26 +135,14 @@ def _text(value: Any) -> str:
     return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
 
 
-class PM100Meter:
+class PM100Meter(PulseEnergyMeter):
     """The EnergyMeter role: pulse energies from an energy head, or from a power head and the
     repetition rate given to :meth:`configure`."""
 
+    meter: PM100
+
     def __init__(self, meter: PM100) -> None:
-        self.meter = meter
-        self.repetition_rate_hz: float | None = None
-
-    @property
-    def energy_head(self) -> bool:
-        return bool(self.meter.is_energy_sensor)
-
-    def configure(self, wavelength_nm: float, repetition_rate_hz: float) -> None:
-        """Correct for the pump wavelength and remember the rate that turns power into energy."""
-        if not repetition_rate_hz > 0:
-            raise ValidationError(
-                "energy_meter.repetition_rate_hz", f"must be positive, got {repetition_rate_hz!r}"
-            )
-        self.set_wavelength(wavelength_nm)
-        self.repetition_rate_hz = float(repetition_rate_hz)
+        super().__init__(meter, str(meter.sensor_name), bool(meter.is_energy_sensor))
 
     def set_wavelength(self, wavelength_nm: float) -> None:
         """Set the correction wavelength, refusing one outside the head's range (a head with no
@@ -160,27 +150,18 @@ class PM100Meter:
         if not self.meter.wavelength_settable:
             return
         low, high = self._number("SENS:CORR:WAV? MIN"), self._number("SENS:CORR:WAV? MAX")
-        if not low <= wavelength_nm <= high:
-            raise self.meter.error(
-                f"{wavelength_nm:g} nm is outside the {self.meter.sensor_name} range "
-                f"{low:g}-{high:g} nm"
-            )
+        self._check_range(wavelength_nm, low, high)
         self.meter.wavelength = wavelength_nm
         reached = self._number("SENS:CORR:WAV?")
         if abs(reached - wavelength_nm) > WAVELENGTH_TOLERANCE_NM:
             raise self.meter.error(f"asked for {wavelength_nm:g} nm, meter reports {reached:g} nm")
 
-    def read_energies(self, count: int) -> np.ndarray:
-        """``count`` pulse energies (J): single pulses from an energy head; from a power head,
-        each is one averaged power reading divided by the repetition rate."""
-        if self.energy_head:
-            return np.array([self._number("MEAS:ENER?") for _ in range(count)])
-        if self.repetition_rate_hz is None:
-            raise self.meter.error(
-                "a power head needs the pulse repetition rate: call configure() first"
-            )
-        watts = np.array([self._number("MEAS:POW?") for _ in range(count)])
-        return watts / self.repetition_rate_hz
+    def _pulse_energies(self, count: int) -> np.ndarray:
+        return np.array([self._number("MEAS:ENER?") for _ in range(count)])
+
+    def _power_w(self) -> float:
+        """One power reading, averaged over the console's averaging window."""
+        return self._number("MEAS:POW?")
 
     def _number(self, command: str) -> float:
         value = self.meter.values(command)
@@ -192,22 +173,13 @@ class PM100Meter:
         m = self.meter
         return f"{m.id}; sensor {m.sensor_name} s/n {_text(m.sensor_sn)}"
 
-    def settings(self) -> dict[str, Any]:
-        out = {
-            "sensor": str(self.meter.sensor_name),
-            "mode": "energy" if self.energy_head else "power",
+    def _settings(self) -> dict[str, Any]:
+        return {
+            "sensor": self.head_name,
+            "mode": self._mode,
             "wavelength_nm": self._number("SENS:CORR:WAV?"),
             "averaging": int(self._number("SENS:AVER:COUN?")),
         }
-        if self.repetition_rate_hz is not None:
-            out["repetition_rate_hz"] = self.repetition_rate_hz
-        return out
-
-    def safe(self) -> None:
-        """A meter only listens; nothing to make safe."""
-
-    def close(self) -> None:
-        self.meter.adapter.close()
 
 
 def _averaging(options: dict[str, Any]) -> int:
@@ -236,9 +208,10 @@ def connect(target: Any, options: dict[str, Any]) -> PM100Meter:
         meter = PM100(adapter, resource=resource)
     except OSError as exc:  # pymeasure's "No sensor connected."
         raise DeviceError("Thorlabs PM100", resource, str(exc)) from exc
-    if meter.is_power_sensor:
-        meter.power_unit = "W"
-    meter.averaging = averaging
+    with closing_on_error(meter):
+        if meter.is_power_sensor:
+            meter.power_unit = "W"
+        meter.averaging = averaging
     return PM100Meter(meter)
 
 

@@ -5,8 +5,8 @@ at 9600 baud 8N1 (``baud=1`` selects 115200), commands in lower case ended by CR
 ``id?``, ``mode=1``/``mode?`` (manual mode), ``ens`` (toggle the enable), ``ens?`` (1 enabled),
 ``closed?`` (1 closed), ``interlock?`` (1 tripped). The framing (echo, CR-ended value, ``"> "``
 prompt) and the error text ``Command error CMD_NOT_DEFINED`` were checked against InstrumentKit's
-``SC10`` and Micro-Manager's ``SC10`` adapter; it is the command interpreter of the FW102C
-filter wheel, whose exchange this driver shares.
+``SC10`` and Micro-Manager's ``SC10`` adapter; it is Thorlabs' command interpreter, as on the
+FW102C filter wheel, and both drivers share it (:mod:`qslab.instruments.thorlabs.interpreter`).
 
 ``ens`` toggles rather than sets, so a blind ``ens`` could open a shutter meant to close. The
 role reads ``ens?`` first, toggles only when the state differs, and reads ``ens?`` and
@@ -26,8 +26,8 @@ from pymeasure.instruments import Instrument
 from pymeasure.instruments.validators import strict_discrete_set
 
 from qslab.instruments.registry import DriverSpec
-from qslab.instruments.textlink import ON_OFF, ExchangeLink, open_link
-from qslab.instruments.thorlabs.fw102c import FW102C
+from qslab.instruments.textlink import ON_OFF, closing_on_error, open_link
+from qslab.instruments.thorlabs.interpreter import ThorlabsInterpreter
 from qslab.sim.bench import VirtualBench
 from qslab.sim.devices.sc10 import SC10Simulator
 
@@ -46,12 +46,9 @@ def _flag(command: str, docs: str) -> property:
     return Instrument.measurement(command, docs, values=ON_OFF, map_values=True, cast=int)
 
 
-class SC10(ExchangeLink, Instrument):
+class SC10(ThorlabsInterpreter, Instrument):
     """The SC10's serial interface: every command is one exchange (echo, value, prompt);
     error replies, garbage and timeouts raise :class:`DeviceError`."""
-
-    _exchange = FW102C._exchange
-    _expect_prompt = FW102C._expect_prompt
 
     def __init__(self, adapter, name: str = "Thorlabs SC10", resource: str = "", **kwargs):
         super().__init__(adapter, name, resource, includeSCPI=False, **{**CONNECTION, **kwargs})
@@ -140,12 +137,9 @@ def connect(target: Any, options: dict[str, Any]) -> SC10Shutter:
     """Open the controller and put it in manual mode, where ``ens`` opens and closes."""
     adapter, resource = open_link(target, CONNECTION)
     controller = SC10(adapter, resource=resource)
-    try:
+    with closing_on_error(controller):
         if controller.mode != MANUAL_MODE:
             controller.mode = MANUAL_MODE
-    except Exception:
-        controller.adapter.close()
-        raise
     return SC10Shutter(controller)
 
 

@@ -6,7 +6,8 @@ echoes each command and its CR, sends a query's value on its own CR-ended line, 
 exchange with the prompt ``"> "`` (no terminator) once the command has completed, which for
 ``pos=n`` means once the wheel has stopped. A refused command gets ``Command error
 CMD_NOT_DEFINED`` (unknown command) or ``Command error CMD_ARG_INVALID`` (bad argument) in
-place of the value.
+place of the value. This is Thorlabs' command interpreter, simulated for the SC10 shutter
+controller too (:mod:`qslab.sim.devices.thorlabs_interpreter`).
 
 Timing: a move takes about 1 s per position at high speed and 2 s at low speed, going the
 shorter way round (Odemis' timing model; hispec measured about 3 s for half a turn at high
@@ -19,7 +20,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from qslab.sim.bench import VirtualBench
-from qslab.sim.devices import FaultyTextDevice, Refused, int_setting
+from qslab.sim.devices import Refused
+from qslab.sim.devices.thorlabs_interpreter import ARG_INVALID, ThorlabsInterpreterSimulator
 
 IDN = "THORLABS FW102C/FW212C Filter Wheel version 1.04"
 SECONDS_PER_STEP = {1: 1.0, 0: 2.0}
@@ -27,11 +29,8 @@ SWITCHES = ("speed", "sensors", "trig")
 """Settings that take 0 or 1."""
 
 
-class FW102CSimulator(FaultyTextDevice):
+class FW102CSimulator(ThorlabsInterpreterSimulator):
     """One wheel; ``index`` is its place in a stack, naming its element on the bench."""
-
-    input_terminator = b"\r"
-    reply_terminator = b"\r"
 
     def __init__(self, bench: VirtualBench, optical_densities: Sequence[float], index: int = 0):
         super().__init__(f"sim:fw102c[{index}]")
@@ -42,37 +41,24 @@ class FW102CSimulator(FaultyTextDevice):
         self.state.update(sensors=0, trig=0)
         self._report()
 
-    def answer(self, command: str) -> bytes:
-        try:
-            value = self._execute(command)
-        except Refused as refusal:
-            value = f"Command error {refusal.reason}"
-        line = "" if value is None else value + "\r"
-        return f"{command}\r{line}> ".encode()
-
-    def error_reply(self, command: str) -> bytes:
-        return f"{command}\rCommand error CMD_NOT_DEFINED\r> ".encode()
-
     def _execute(self, command: str) -> str | None:
         if command == "*idn?":
             return IDN
-        if command.endswith("?") and command[:-1] in self.state:
-            return str(self.state[command[:-1]])
         if command == "save":
             return None
-        name, value = int_setting(command, self.state, "CMD_NOT_DEFINED", "CMD_ARG_INVALID")
+        name, value = self._setting(command, self.state)
         if name == "pos":
             self._move(value)
         elif (name == "pcount" and value in (6, 12)) or (name in SWITCHES and value in (0, 1)):
             self.state[name] = value
         else:
-            raise Refused("CMD_ARG_INVALID")
+            raise Refused(ARG_INVALID)
         return None
 
     def _move(self, target: int) -> None:
         count = self.state["pcount"]
         if not 1 <= target <= count:
-            raise Refused("CMD_ARG_INVALID")
+            raise Refused(ARG_INVALID)
         steps = abs(target - self.state["pos"])
         self.bench.wait(min(steps, count - steps) * SECONDS_PER_STEP[self.state["speed"]])
         self.state["pos"] = target

@@ -5,7 +5,8 @@ Protocol (SC10 manual, "Keywords (Commands and Queries)"; framing as handled by 
 CR. The controller echoes each command and its CR, sends a query's value on its own CR-ended
 line, and ends every exchange with the prompt ``"> "``; a bad keyword or argument gets
 ``Command error CMD_NOT_DEFINED`` / ``CMD_ARG_INVALID`` in place of the value. This is the
-command interpreter of Thorlabs' FW102C filter wheel, so the framing is that simulator's.
+command interpreter of Thorlabs' FW102C filter wheel, so both simulators share its framing
+(:mod:`qslab.sim.devices.thorlabs_interpreter`).
 
 Commands: ``id?``; ``ens`` toggles the enable, ``ens?`` reads it (1 enabled); ``mode=n`` (1
 manual, 2 auto, 3 single, 4 repeat, 5 external gate) and ``mode?``; ``rep=n`` (1-99),
@@ -22,8 +23,8 @@ firmware gives no error for it).
 from __future__ import annotations
 
 from qslab.sim.bench import VirtualBench
-from qslab.sim.devices import FaultyTextDevice, Refused, int_setting
-from qslab.sim.devices.fw102c import FW102CSimulator
+from qslab.sim.devices import Refused
+from qslab.sim.devices.thorlabs_interpreter import ARG_INVALID, ThorlabsInterpreterSimulator
 
 ID = "THORLABS SC10 VERSION 1.07"
 ELEMENT = "sc10"
@@ -41,13 +42,8 @@ RANGES = {
 STORE = ("save", "savp", "resp")
 
 
-class SC10Simulator(FaultyTextDevice):
+class SC10Simulator(ThorlabsInterpreterSimulator):
     """The controller and its shutter; the bench's beam is blocked unless the shutter is open."""
-
-    input_terminator = b"\r"
-    reply_terminator = b"\r"
-    answer = FW102CSimulator.answer
-    error_reply = FW102CSimulator.error_reply
 
     def __init__(self, bench: VirtualBench) -> None:
         super().__init__("sim:sc10")
@@ -78,14 +74,12 @@ class SC10Simulator(FaultyTextDevice):
         }
         if command in queries:
             return queries[command]
-        if command.endswith("?") and command[:-1] in self.state:
-            return str(self.state[command[:-1]])
         if command == "ens":
             self.enabled = not self.enabled and not self.interlock_tripped
         elif command not in STORE:
-            name, value = int_setting(command, RANGES, "CMD_NOT_DEFINED", "CMD_ARG_INVALID")
+            name, value = self._setting(command, RANGES)
             if value not in RANGES[name]:
-                raise Refused("CMD_ARG_INVALID")
+                raise Refused(ARG_INVALID)
             self.state[name] = value
         self._report()
         return None
