@@ -32,6 +32,7 @@ SAFE_ORDER = ("shutter", "laser", "attenuator", "energy_meter", "spectrometer", 
 TABLES = (*ROLES, "beam", "calibration", "limits", "sample", "bench")
 TOP_KEYS = ("name", "description", "base")
 SIM = "sim"
+SAFE_ATTEMPTS = 2
 
 SAMPLE_TEXT_KEYS = ("name", "batch", "notes")
 SAMPLE_PHYSICS_KEYS = tuple(k for k in QSFilm.field_names() if k != "name")
@@ -420,18 +421,23 @@ class Station:
         return self.devices.get("shutter") or self.devices["laser"]
 
     def make_safe(self) -> list[str]:
-        """Every opened role to its safe state, laser first. Returns the failures, never raises:
-        one device failing must not stop the others from being made safe."""
+        """Every opened role to its safe state, beam blocks first. Returns the failures, never
+        raises: one device failing must not stop the others from being made safe. Each device
+        gets a second try, so that one garbled reply does not leave a shutter open."""
         failures = []
         for role in SAFE_ORDER:
             device = self.devices.get(role)
             if device is None:
                 continue
-            try:
-                device.safe()
-            except Exception as exc:  # noqa: BLE001 - every failure is reported, none stops us
-                log.error("could not make %s safe: %s", role, exc)
-                failures.append(f"{role}: {exc}")
+            for attempt in range(SAFE_ATTEMPTS):
+                try:
+                    device.safe()
+                    break
+                except Exception as exc:  # noqa: BLE001 - every failure is reported
+                    log.warning("making %s safe, attempt %d: %s", role, attempt + 1, exc)
+                    if attempt == SAFE_ATTEMPTS - 1:
+                        log.error("could not make %s safe: %s", role, exc)
+                        failures.append(f"{role}: {exc}")
         return failures
 
     def close(self) -> None:
