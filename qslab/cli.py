@@ -66,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
             level=logging.DEBUG if args.verbose else logging.WARNING,
             format="%(levelname)s %(name)s: %(message)s",
         )
+        # ptufile reports harmless header quirks of real PicoQuant files as errors
+        logging.getLogger("ptufile").setLevel(logging.CRITICAL)
         return COMMANDS[args.command](args)
     except ValidationError as exc:
         print(f"qslab: invalid input: {exc}", file=sys.stderr)

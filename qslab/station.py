@@ -27,8 +27,16 @@ from qslab.sim.sample import QSFilm
 
 log = logging.getLogger(__name__)
 
-ROLES = ("laser", "shutter", "attenuator", "energy_meter", "spectrometer", "monochromator")
-SAFE_ORDER = ("shutter", "laser", "attenuator", "energy_meter", "spectrometer", "monochromator")
+ROLES = (
+    "laser",
+    "shutter",
+    "attenuator",
+    "energy_meter",
+    "spectrometer",
+    "monochromator",
+    "tcspc",
+)
+SAFE_ORDER = ("shutter", "laser", *ROLES[2:])
 TABLES = (*ROLES, "beam", "calibration", "limits", "sample", "bench")
 TOP_KEYS = ("name", "description", "base")
 SIM = "sim"
@@ -161,7 +169,8 @@ def load_station(spec: str | Path = SIM, seed: int | None = None) -> StationConf
             )
         if not isinstance(value, dict):
             raise ValidationError(f"station.{key}", "must be a table ([name] section)")
-    roles = {role: _role(role, data[role]) for role in ROLES if role in data}
+    folder = Path(source).parent
+    roles = {role: _role(role, data[role], folder) for role in ROLES if role in data}
     bench = _bench(data.get("bench", {}))
     if seed is not None:
         bench["seed"] = seed
@@ -171,14 +180,14 @@ def load_station(spec: str | Path = SIM, seed: int | None = None) -> StationConf
         source=source,
         roles=roles,
         beam=_beam(data.get("beam", {})),
-        calibration=_calibration(data.get("calibration", {}), Path(source).parent),
+        calibration=_calibration(data.get("calibration", {}), folder),
         limits=_limits(data.get("limits", {})),
         sample=_sample(data.get("sample", {})),
         bench=bench,
     )
 
 
-def _role(role: str, table: dict[str, Any]) -> RoleConfig:
+def _role(role: str, table: dict[str, Any], folder: Path) -> RoleConfig:
     where = f"station.{role}"
     if "driver" not in table:
         raise ValidationError(f"{where}.driver", "missing; name a driver (see `qslab drivers`)")
@@ -196,6 +205,8 @@ def _role(role: str, table: dict[str, Any]) -> RoleConfig:
     )
     if not valid:
         raise ValidationError(f"{where}.resource", 'missing; give a VISA resource string or "sim"')
+    if spec.resource_is_file and resource != SIM and not Path(resource).is_absolute():
+        resource = str(folder / resource)
     options = {k: v for k, v in table.items() if k not in ("driver", "resource")}
     return RoleConfig(role, spec, resource, spec.check_options(where, options))
 

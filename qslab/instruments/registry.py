@@ -64,6 +64,8 @@ class DriverSpec:
     options: tuple[Option, ...] = ()
     requires: str | None = None
     manual: str = ""
+    resource_is_file: bool = False
+    """The resource names a file (relative paths are taken from the station file's folder)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def check_options(self, table: str, given: dict[str, Any]) -> dict[str, Any]:
@@ -94,6 +96,7 @@ BUILTIN_MODULES = (
     "qslab.instruments.ophir.vega",
     "qslab.instruments.andor.shamrock",
     "qslab.instruments.princeton.spectrapro",
+    "qslab.tcspc.replay",
 )
 
 _registry: dict[str, DriverSpec] | None = None
