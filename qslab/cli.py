@@ -52,6 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="open each instrument, show it, leave it safe")
     check.add_argument("--station", default="sim", help="built-in station name or TOML file")
 
+    g2 = sub.add_parser("g2", help="g2(0) of a PTU or Photon-HDF5 time-tag file")
+    g2.add_argument("file", type=Path)
+    g2.add_argument("--gate", type=float, default=0.0, metavar="NS", help="time gate, ns")
+    g2.add_argument("--json", action="store_true", help="one JSON object on stdout")
+
     sub.add_parser("stations", help="list built-in stations")
     procedures = sub.add_parser("procedures", help="list procedures and their parameters")
     procedures.add_argument("name", nargs="?", help="show one procedure's parameters")
@@ -75,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     except QslabError as exc:
         print(f"qslab: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except BrokenPipeError:  # the reader of our output (head, less) went away: nothing to say
+        sys.stderr.close()
+        return EXIT_OK
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -120,6 +128,39 @@ def _inspect(args: argparse.Namespace) -> int:
     else:
         print(format_run(record))
     return EXIT_OK
+
+
+def _g2(args: argparse.Namespace) -> int:
+    from qslab.storage.reader import format_result
+    from qslab.tcspc.offline import analyse_tag_file
+
+    if args.gate < 0:
+        raise ValidationError("--gate", f"must be >= 0 ns, got {args.gate}")
+    try:
+        summary = analyse_tag_file(args.file, gate_ns=args.gate)
+    except ValueError as exc:
+        raise QslabError(str(exc)) from None
+    if args.json:
+        print(json.dumps(_json_safe(summary), indent=2))
+        return EXIT_OK
+    print(
+        f"{summary['file']}: {summary['instrument']}, {summary['mode']}, "
+        f"{summary['points']} photons in {summary['parameters']['duration']['value']:.3g} s"
+    )
+    for name, result in summary["analysis"].items():
+        print(f"  {name:24s} {format_result(result)}")
+    return EXIT_OK
+
+
+def _json_safe(value):
+    """NaN and infinities as null, as ``qslab inspect --json`` writes them."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float) and value != value or value in (float("inf"), float("-inf")):
+        return None
+    return value
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -172,6 +213,7 @@ COMMANDS = {
     "run": _run,
     "inspect": _inspect,
     "check": _check,
+    "g2": _g2,
     "stations": _stations,
     "procedures": _procedures,
     "drivers": _drivers,
