@@ -96,6 +96,8 @@ BUILTIN_MODULES = (
     "qslab.instruments.ophir.vega",
     "qslab.instruments.andor.shamrock",
     "qslab.instruments.princeton.spectrapro",
+    "qslab.instruments.picoquant.snapi",
+    "qslab.instruments.swabian.timetagger",
     "qslab.tcspc.replay",
 )
 

@@ -1,0 +1,1 @@
+"""PicoQuant TCSPC electronics (HydraHarp, MultiHarp, PicoHarp 330) through snAPI."""

@@ -1,0 +1,1 @@
+"""Swabian Instruments Time Tagger (20, Ultra, X) through its Python library."""
