@@ -56,6 +56,7 @@ def run_procedure(
     engine = RunEngine()
     writer = HDF5Writer(Path(out))
     engine.subscribe(writer, critical=True)
+    engine.side_file = lambda suffix: writer.path.with_name(writer.path.stem + suffix)
     for sub in subscribers:
         engine.subscribe(sub(engine) if getattr(sub, "wants_engine", False) else sub)
     try:

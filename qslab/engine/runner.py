@@ -70,14 +70,20 @@ class RunOutcome:
 class RunContext:
     """What a running procedure uses to report and to learn that it must stop."""
 
-    def __init__(self, emit, abort_event: threading.Event, bench=None) -> None:
+    def __init__(self, emit, abort_event: threading.Event, bench=None, side_file=None) -> None:
         self._emit = emit
         self._abort = abort_event
+        self._side_file = side_file
         self.run_uid = ""
         self.num_events = 0
         self.analysis: dict[str, dict[str, Any]] = {}
         self.abort_reason = ""
         self.bench = bench
+
+    def side_file(self, suffix: str):
+        """A path beside the run's file for data that has a format of its own (raw time tags
+        as Photon-HDF5), or None when the run is not being written to a file."""
+        return None if self._side_file is None else self._side_file(suffix)
 
     def check_abort(self) -> None:
         """Raise :class:`RunAborted` if someone asked the run to stop."""
@@ -129,6 +135,8 @@ class RunEngine:
         self._subscribers: list[tuple[Subscriber, bool]] = []
         self._abort = threading.Event()
         self._reason = ""
+        self.side_file = None
+        """Optional ``suffix -> Path`` for files written beside the run's (set by the caller)."""
 
     def subscribe(self, subscriber: Subscriber, critical: bool = False) -> None:
         self._subscribers.append((subscriber, critical))
@@ -189,7 +197,7 @@ class RunEngine:
             signal.signal(signal.SIGTERM, previous)
 
     def _run_worker(self, procedure: Procedure, station: Station) -> RunOutcome:
-        ctx = RunContext(self._emit, self._abort, station.bench)
+        ctx = RunContext(self._emit, self._abort, station.bench, self.side_file)
         status, reason, started = "failed", "", False
         try:
             station.connect()

@@ -6,9 +6,10 @@ from qslab.errors import ValidationError
 from qslab.procedures.ase import ASESeries
 from qslab.procedures.base import Procedure
 from qslab.procedures.calibrate import FluenceCalibrationScan
+from qslab.procedures.g2 import G2Series
 
 PROCEDURES: dict[str, type[Procedure]] = {
-    cls.name: cls for cls in (ASESeries, FluenceCalibrationScan)
+    cls.name: cls for cls in (ASESeries, FluenceCalibrationScan, G2Series)
 }
 
 
