@@ -39,6 +39,22 @@ def test_g2_series_recovers_the_biexciton_yield_ratio(g2_station, tmp_path):
     data.close()
 
 
+def test_the_running_g2_is_published_live(g2_station, tmp_path):
+    live = []
+
+    def watch(name, doc):
+        if name == "progress" and "live" in doc:
+            live.append(doc["live"])
+
+    run_procedure(
+        "g2", station=g2_station, out=tmp_path, seed=5, fluences=[0.8], subscribers=[watch]
+    )
+    assert len(live) >= 2
+    assert live[-1]["pulse_pairs"].sum() >= live[0]["pulse_pairs"].sum() > 0
+    assert live[-1]["histogram"].size == live[-1]["edges_ps"].size - 1
+    assert set(live[-1]["count_rates"]) >= {1, 2}
+
+
 def test_a_gated_series_is_labelled_as_gated(g2_station, tmp_path):
     result = run_procedure(
         "g2", station=g2_station, out=tmp_path, seed=4, gate_ns=5.0, fluences=[0.4, 0.8]

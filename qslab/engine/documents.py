@@ -10,7 +10,7 @@ dicts so that any subscriber, in any thread, can read them without importing qsl
                 constants {name: {value, units, description}} (arrays shared by every point,
                 e.g. the wavelength axis), plot {signal, axes}
 ``event``       run_uid, seq_num (1, 2, ...), time, data {name: value}
-``progress``    run_uid, done, total, message (not stored)
+``progress``    run_uid, done, total, message, optional live {..} for live plots (not stored)
 ``analysis``    run_uid, results {name: {value, error, units, method, ...}}
 ``stop``        run_uid, time, status (completed|aborted|failed), reason, num_events
 """

@@ -113,10 +113,13 @@ class RunContext:
             },
         )
 
-    def progress(self, done: int, total: int, message: str = "") -> None:
-        self._emit(
-            "progress", {"run_uid": self.run_uid, "done": done, "total": total, "message": message}
-        )
+    def progress(self, done: int, total: int, message: str = "", **live: Any) -> None:
+        """Where the run is; ``live`` carries what a live plot shows between points (the
+        running histogram of a g2 acquisition), never stored."""
+        doc = {"run_uid": self.run_uid, "done": done, "total": total, "message": message}
+        if live:
+            doc["live"] = live
+        self._emit("progress", doc)
 
     def results(self, results: dict[str, dict[str, Any]]) -> None:
         self.analysis.update(results)

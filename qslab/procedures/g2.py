@@ -173,11 +173,17 @@ class G2Series(Procedure):
                 correlator.feed(chunk)
                 if writer is not None:
                     writer.append(chunk)
-                g2 = g2_of(correlator.result())
+                running = correlator.result()
+                g2 = g2_of(running)
                 ctx.progress(
                     index,
                     len(v["fluences"]),
                     f"{fluence:.3g} uJ/cm^2: g2(0) = {g2['value']:.3f} +- {g2['error']:.3f}",
+                    g2_zero=g2,
+                    histogram=running.histogram,
+                    edges_ps=running.edges_ps,
+                    pulse_pairs=running.pulse_pairs,
+                    count_rates=tcspc.count_rates(),
                 )
                 if np.isfinite(g2["error"]) and g2["error"] <= v["target_error"]:
                     break
