@@ -13,7 +13,12 @@ from __future__ import annotations
 import numpy as np
 
 from qslab.analysis import fluence as fl
-from qslab.analysis.g2 import auger_lifetime_ns, extrapolate_to_zero, g2_of
+from qslab.analysis.g2 import (
+    auger_lifetime_ns,
+    background_corrected,
+    extrapolate_to_zero,
+    g2_of,
+)
 from qslab.engine.documents import data_key
 from qslab.errors import ValidationError
 from qslab.procedures.base import Procedure
@@ -35,6 +40,14 @@ class G2Series(Procedure):
         Parameter("gate_ns", "float", 0.0, "ns", "drop photons earlier than this after the pulse"),
         Parameter("channels", "floats", [1, 2], "", "the two detector channels"),
         Parameter("energy_samples", "int", 10, "", "energy meter readings per fluence", 1),
+        Parameter(
+            "dark_s",
+            "float",
+            1.0,
+            "s",
+            "dark count measurement (shutter closed) for the background correction; 0: none",
+            0.0,
+        ),
     )
 
     def validate(self) -> None:
@@ -79,6 +92,9 @@ class G2Series(Procedure):
                 "mean_excitation": data_key((), "float64", "", "<N> per QS at the beam centre"),
                 "g2_zero": data_key((), "float64", "", "g2(0) from pulse-index pairs"),
                 "g2_zero_error": data_key((), "float64", "", "1-sigma Poisson error"),
+                "g2_zero_corrected": data_key((), "float64", "", "g2(0) less the dark counts"),
+                "g2_zero_corrected_error": data_key((), "float64", "", "1-sigma error"),
+                "rho": data_key((), "float64", "", "signal fraction S/(S+B), both detectors"),
                 "acquisition": data_key((), "float64", "s", "time tags taken"),
                 "photons_a": data_key((), "int64", "counts", f"photons on channel {a}"),
                 "photons_b": data_key((), "int64", "counts", f"photons on channel {b}"),
@@ -90,6 +106,7 @@ class G2Series(Procedure):
             },
             plot={"signal": "g2_zero", "axes": ["mean_excitation"]},
         )
+        dark = self._dark_rates(tcspc, (a, b))
         self._photon_file = ctx.side_file(".photons.h5")
         self._photon_writer = None
         self._pump_nm = pump_nm
@@ -116,26 +133,46 @@ class G2Series(Procedure):
                     shutter.close_shutter()
                 n = float(fl.mean_excitation(fluence, pump_nm, cfg.sample["cross_section_cm2"]))
                 g2 = g2_of(result)
+                rho = _signal_fraction(result.photons, seconds, dark)
+                corrected = background_corrected(g2, rho) if np.isfinite(g2["value"]) else g2
                 ctx.event(
                     {
                         "fluence": fluence,
                         "mean_excitation": n,
                         "g2_zero": g2["value"],
                         "g2_zero_error": g2["error"],
+                        "g2_zero_corrected": corrected["value"],
+                        "g2_zero_corrected_error": corrected["error"],
+                        "rho": rho,
                         "acquisition": seconds,
                         "photons_a": result.photons[0],
                         "photons_b": result.photons[1],
                         "pulse_pairs": result.pulse_pairs,
                     }
                 )
-                if np.isfinite(g2["value"]):
+                if np.isfinite(corrected["value"]):
                     n_values.append(n)
-                    g2_values.append(g2["value"])
-                    g2_errors.append(g2["error"])
+                    g2_values.append(corrected["value"])
+                    g2_errors.append(corrected["error"])
         finally:
             if self._photon_writer is not None:
                 self._photon_writer.close()
         ctx.results(self._analysis(n_values, g2_values, g2_errors))
+
+    def _dark_rates(self, tcspc, channels) -> tuple[float, float]:
+        """Counts per second on each detector with the beam blocked (dark counts, stray
+        light): the background that pulls g2(0) towards 1."""
+        if self.values["dark_s"] <= 0:
+            return (0.0, 0.0)
+        self.station.beam_shutter.close_shutter()
+        tcspc.start(self.values["dark_s"])
+        counts = np.zeros(2)
+        try:
+            while (chunk := tcspc.read_chunk()) is not None:
+                counts += [np.count_nonzero(chunk.channel == c) for c in channels]
+        finally:
+            tcspc.stop()
+        return tuple(counts / self.values["dark_s"])
 
     def _writer_for(self, ctx, tcspc):
         """The Photon-HDF5 file beside the run's, opened once the counter knows its period."""
@@ -198,6 +235,8 @@ class G2Series(Procedure):
         out: dict = {}
         if len(n_values) >= 2:
             ratio = extrapolate_to_zero(n_values, g2_values, g2_errors)
+            if self.values["dark_s"] > 0:
+                ratio["method"] += "; g2(0) corrected for the measured dark counts"
             if gate > 0:
                 ratio["gate_ns"] = gate
                 ratio["method"] = (
@@ -223,3 +262,15 @@ class G2Series(Procedure):
                 "method": f"at <N> = {n_values[first]:.3g}",
             }
         return out
+
+
+def _signal_fraction(photons: tuple[int, int], seconds: float, dark: tuple[float, float]) -> float:
+    """rho = sqrt(rho_A rho_B), rho = S / (S + B) on each detector, from its rate and its dark
+    rate; 1 when nothing is known of the background."""
+    if seconds <= 0:
+        return 1.0
+    fractions = [
+        min(max(1.0 - d / (p / seconds), 1e-3), 1.0) if p else 1.0
+        for p, d in zip(photons, dark, strict=True)
+    ]
+    return float(np.sqrt(fractions[0] * fractions[1]))
