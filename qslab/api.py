@@ -35,6 +35,7 @@ def run_procedure(
     out: str | Path = "runs",
     seed: int | None = None,
     subscribers: Iterable[Subscriber | Callable[[RunEngine], Subscriber]] = (),
+    sample: dict[str, str] | None = None,
     **parameters: Any,
 ) -> RunResult:
     """Validate everything, then run; raises :class:`~qslab.errors.ValidationError` before
@@ -42,11 +43,14 @@ def run_procedure(
 
     ``subscribers`` are called with every document; a callable marked ``wants_engine = True``
     is first called with the engine (for example to abort the run from a plot or a test).
+    ``sample`` relabels this run's sample (``name``, ``batch``, ``notes``, ``spot``).
     """
     cls = procedure_class(name)
     owned = not isinstance(station, Station)
     if owned:
         station = open_station(station, seed=seed)
+    if sample:
+        station.config.sample.update({k: str(v) for k, v in sample.items()})
     try:
         procedure = cls(station, parameters)
     except Exception:

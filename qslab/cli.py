@@ -31,8 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log instrument traffic")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    run = sub.add_parser("run", help="run a procedure")
-    run.add_argument("procedure", help="procedure name (see `qslab procedures`)")
+    run = sub.add_parser("run", help="run a procedure, or every run of a recipe file")
+    run.add_argument("procedure", help="procedure name (see `qslab procedures`) or RECIPE.toml")
     run.add_argument("--station", default="sim", help="built-in station name or TOML file")
     run.add_argument("--out", default="runs", type=Path, help="folder for the run's HDF5 file")
     run.add_argument(
@@ -90,6 +90,9 @@ def _run(args: argparse.Namespace) -> int:
     from qslab.engine.progress import ProgressBar
     from qslab.procedures.parameters import parse_assignments
 
+    if args.procedure.endswith(".toml"):
+        return _run_recipe(args)
+
     result = run_procedure(
         args.procedure,
         station=args.station,
@@ -103,6 +106,29 @@ def _run(args: argparse.Namespace) -> int:
     if status == "completed":
         return EXIT_OK
     return EXIT_ABORTED if status == "aborted" else EXIT_FAILED
+
+
+def _run_recipe(args: argparse.Namespace) -> int:
+    from qslab.engine.progress import ProgressBar
+    from qslab.recipe import load_recipe, run_recipe
+
+    if args.assignments or args.station != "sim":
+        raise ValidationError("usage", "a recipe names its own station and parameters")
+    recipe = load_recipe(Path(args.procedure))
+    total = len(recipe.runs)
+    print(f"recipe: {total} runs on station {recipe.station}, all checked")
+
+    def announce(index, run):
+        label = ", ".join(f"{k}={v}" for k, v in run.sample.items())
+        print(f"[{index + 1}/{total}] {run.procedure} {label}".rstrip(), flush=True)
+
+    results = run_recipe(recipe, subscribers=[ProgressBar()], announce=announce)
+    for result in results:
+        print(_summary(result.outcome, result.path, result.station))
+    statuses = [r.outcome.status for r in results]
+    if len(results) == total and all(s == "completed" for s in statuses):
+        return EXIT_OK
+    return EXIT_ABORTED if "aborted" in statuses else EXIT_FAILED
 
 
 def _summary(outcome, path, station) -> str:

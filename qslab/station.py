@@ -42,7 +42,7 @@ TOP_KEYS = ("name", "description", "base")
 SIM = "sim"
 SAFE_ATTEMPTS = 2
 
-SAMPLE_TEXT_KEYS = ("name", "batch", "notes")
+SAMPLE_TEXT_KEYS = ("name", "batch", "notes", "spot")
 SAMPLE_PHYSICS_KEYS = tuple(k for k in QSFilm.field_names() if k != "name")
 
 
@@ -113,6 +113,18 @@ def _read_toml(text: str, origin: str) -> dict[str, Any]:
         raise ValidationError(origin, f"not valid TOML: {exc}") from None
 
 
+def _file_text(path: Path) -> str:
+    """A station file's text: TOML is UTF-8 whatever the locale says."""
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValidationError(
+            str(path), f"not valid TOML: not UTF-8 text ({exc.reason} at byte {exc.start})"
+        ) from None
+    except OSError as exc:
+        raise ValidationError(str(path), f"cannot be read: {exc.strerror or exc}") from None
+
+
 def _builtin_text(name: str) -> str | None:
     entry = resources.files("qslab.stations").joinpath(f"{name}.toml")
     return entry.read_text() if entry.is_file() else None
@@ -131,7 +143,7 @@ def read_station_tables(spec: str | Path, _seen: tuple[str, ...] = ()) -> tuple[
             raise ValidationError(
                 "--station", f"{spec!r} is neither a built-in station ({known}) nor a readable file"
             )
-        data, source, where = _read_toml(path.read_text(), str(path)), str(path), path.name
+        data, source, where = _read_toml(_file_text(path), str(path)), str(path), path.name
     base = data.pop("base", None)
     if base is None:
         return data, source

@@ -30,7 +30,7 @@ from qslab.engine import documents as docs
 from qslab.engine.documents import Document, Subscriber
 from qslab.errors import RunAborted
 from qslab.procedures.base import Procedure
-from qslab.station import Station
+from qslab.station import SAMPLE_TEXT_KEYS, Station
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +208,7 @@ class RunEngine:
                 procedure=procedure.name,
                 parameters=procedure.parameter_record(),
                 station=station.describe(),
-                sample={k: station.config.sample[k] for k in ("name", "batch", "notes")},
+                sample={k: station.config.sample[k] for k in SAMPLE_TEXT_KEYS},
                 calibration=dict(station.config.calibration),
                 environment=environment(),
                 qslab_version=__version__,
