@@ -384,7 +384,7 @@ class Station:
     def empty(cls, name: str = "empty") -> Station:
         """A station with no instruments, for procedures that need none (engine benchmarks,
         tests of the engine itself)."""
-        sample = {"name": name, "batch": "", "notes": ""}
+        sample = dict.fromkeys(SAMPLE_TEXT_KEYS, "") | {"name": name}
         return cls(StationConfig(name, "", {}, {}, {}, {}, sample, {}))
 
     def require(self, roles: tuple[str, ...], procedure: str) -> None:

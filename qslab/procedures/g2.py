@@ -52,8 +52,12 @@ class G2Series(Procedure):
 
     def validate(self) -> None:
         v = self.values
-        if len(v["channels"]) != 2 or v["channels"][0] == v["channels"][1]:
-            raise ValidationError("parameters.channels", "give two different detector channels")
+        channels = v["channels"]
+        if len(channels) != 2 or channels[0] == channels[1] or any(c % 1 for c in channels):
+            raise ValidationError(
+                "parameters.channels",
+                f"give two different detector channel numbers, not {channels}",
+            )
         if v["gate_ns"] < 0:
             raise ValidationError("parameters.gate_ns", "a time gate is >= 0 ns")
         limit = self.station.config.limits["max_fluence_uJ_cm2"]

@@ -112,8 +112,9 @@ def resolve(declared: tuple[Parameter, ...], given: Mapping[str, Any]) -> dict[s
     known = {p.name: p for p in declared}
     for name in given:
         if name not in known:
+            # repr() keeps a name with a line break or control character on one line
             raise ValidationError(
-                f"parameters.{name}",
+                f"parameters.{name if name.isprintable() else repr(name)}",
                 f"unknown parameter; this procedure takes {', '.join(known)}",
             )
     return {
