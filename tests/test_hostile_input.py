@@ -368,20 +368,10 @@ def run_bytes(tmp_path_factory) -> bytes:
     return result.path.read_bytes()
 
 
-# A known reader bug (qslab/storage/reader.py, not fixed here): a damaged object header can turn
-# a dataset into a named datatype, and the reader then fails with AttributeError instead of a
-# QslabError. Seen in about 3 of 2000 damaged files; reproduced deterministically by
-# test_column_that_is_a_named_datatype_is_one_clear_error below, which is a strict xfail so that
-# the fix is noticed and this tolerance removed.
-KNOWN_READER_BUG = "AttributeError: 'Datatype' object has no attribute"
-
-
 def _check_answer(answer: dict[str, Any] | None, path: Path) -> None:
     if answer is None:  # segfault in the HDF5 C library: counted, not a qslab failure
         return
-    if "other" in answer:
-        assert KNOWN_READER_BUG in answer["other"], answer["other"]
-        return
+    assert "other" not in answer, answer["other"]
     if "qslab" in answer:
         message = answer["qslab"]
         assert str(path) in message, message
@@ -414,7 +404,6 @@ def test_damaged_run_file_is_one_clear_error(tmp_path_factory, reader, run_bytes
     _check_answer(reader.read(path), path)
 
 
-@pytest.mark.xfail(strict=True, reason="reader.py: AttributeError on a named datatype (bug)")
 def test_column_that_is_a_named_datatype_is_one_clear_error(tmp_path, reader, run_bytes):
     import h5py
     import numpy as np

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import shutil
+import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -291,3 +295,64 @@ def test_summary_json_and_text_summary(tmp_path):
     assert "aborted: user pressed Stop" in text
     assert "ase_threshold  5.31 ± 0.12 uJ/cm^2  (rate_equation)" in text
     assert "[1, 2, 4] uJ/cm^2" in text
+
+
+def test_writer_records_who_writes(tmp_path):
+    with h5py.File(write_run(tmp_path), "r") as file:
+        assert file["entry"].attrs["writer_host"] == socket.gethostname()
+        assert file["entry"].attrs["writer_pid"] == os.getpid()
+
+
+def dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def as_if_killed(path: Path, **attrs: object) -> Path:
+    """The file as a SIGKILL leaves it: still ``running``, no end time, written by ``attrs``."""
+    with h5py.File(path, "r+") as file:
+        file["entry"].attrs.update(status="running", error="", end_time="", **attrs)
+    return path
+
+
+def test_running_file_whose_writer_is_gone_reads_as_interrupted(tmp_path):
+    path = as_if_killed(write_run(tmp_path), writer_pid=np.int64(dead_pid()))
+    record = read_run(path)
+    assert (record.status, record.points) == ("interrupted", 3)
+    assert "ended without finishing" in record.error and "3 completed points" in record.error
+    assert record.summary_json()["status"] == "interrupted"
+    assert re.search(r"status +interrupted: the writing process", format_run(record))
+    np.testing.assert_array_equal(record.data["fluence"].read(), [1.0, 2.0, 3.0])
+    with h5py.File(path, "r") as file:  # reading reports, never repairs
+        assert file["entry"].attrs["status"] == "running"
+
+
+def test_running_file_whose_writer_lives_or_is_elsewhere_stays_running(tmp_path):
+    path = as_if_killed(write_run(tmp_path))  # written by this very process
+    record = read_run(path)
+    assert (record.status, record.error, record.note) == ("running", "", "")
+    assert "still running, or the process died" in format_run(record)
+
+    as_if_killed(path, writer_host="other-host.invalid", writer_pid=np.int64(dead_pid()))
+    record = read_run(path)
+    assert record.status == "running"
+    assert "other-host.invalid" in record.note and "cannot check" in record.note
+    assert record.summary_json()["note"] == record.note
+    assert re.search(rf"note +{re.escape(record.note)}", format_run(record))
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_pid_reused_by_a_younger_process_reads_as_interrupted(tmp_path):
+    path = as_if_killed(write_run(tmp_path), start_time="2001-01-01T00:00:00.000+00:00")
+    assert read_run(path).status == "interrupted"  # this process started long after 2001
+
+
+def test_count_ahead_of_the_rows_is_trimmed_to_complete_rows(tmp_path):
+    path = write_run(tmp_path)
+    with h5py.File(path, "r+") as file:
+        file["entry"].attrs["points"] = np.int64(4)
+        file["entry/data/fluence"].resize((4,))  # one column got a row the others lack
+    record = read_run(path)
+    assert record.points == 3
+    assert {c.shape[0] for c in record.data.values() if c.per_point} == {3}

@@ -5,14 +5,22 @@ file that is not a qslab run, truncated or corrupt is one :class:`QslabError` li
 never an h5py traceback. Per-point data can be large (a spectrum per point), so
 :class:`RunRecord` holds only each column's schema and reads the values on demand, trimmed to the
 completed points recorded in ``/entry@points``.
+
+A run killed outright (SIGKILL, power loss) never writes its stop document, so its file still
+says ``running``. The writer records who writes (``/entry@writer_host``, ``writer_pid``); a reader
+on that host that finds the process gone (or the pid reused by a younger process) reports the run
+as ``interrupted``. Only the report changes: reading never modifies the file, and a run written
+on another host stays ``running`` with a note, since its process cannot be checked from here.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import re
-from dataclasses import dataclass, field
+import socket
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +31,9 @@ import numpy as np
 from qslab.errors import QslabError
 
 # Errors h5py raises for damaged files and objects; caught only around file access.
-H5_ERRORS = (OSError, KeyError, ValueError, TypeError, RuntimeError)
+H5_ERRORS = (OSError, KeyError, ValueError, TypeError, RuntimeError, AttributeError)
+"""What h5py raises on a damaged file; AttributeError when damage turns a dataset into another
+kind of object (a named datatype has no shape)."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +82,7 @@ class RunRecord:
     analysis: dict[str, dict[str, Any]] = field(default_factory=dict)
     data: dict[str, Column] = field(default_factory=dict)
     plot: dict[str, Any] = field(default_factory=dict)
+    note: str = ""
 
     def summary_json(self) -> dict[str, Any]:
         """One JSON-ready object (NaN and infinities as null) for ``qslab inspect --json``."""
@@ -81,6 +92,7 @@ class RunRecord:
                 "procedure": self.procedure,
                 "status": self.status,
                 "error": self.error,
+                "note": self.note,
                 "uid": self.uid,
                 "start_time": self.start_time,
                 "end_time": self.end_time,
@@ -121,13 +133,14 @@ def format_run(record: RunRecord) -> str:
     status = record.status
     if record.error:
         status += f": {record.error}"
-    elif status == "running":
+    elif status == "running" and not record.note:
         status += " (still running, or the process died before finishing)"
     lines = [
         f"{record.procedure}  {record.path.name}",
         *_aligned(
             {
                 "status": status,
+                **({"note": record.note} if record.note else {}),
                 "run": record.uid,
                 "started": _display_time(record.start_time),
                 "ended": _display_time(record.end_time) + _duration(record),
@@ -172,13 +185,22 @@ def _reason(exc: BaseException) -> str:
 
 def _record(path: Path, entry: h5py.Group) -> RunRecord:
     attrs = {key: _plain(value) for key, value in entry.attrs.items()}
-    points = int(attrs.get("points", 0))
     data = entry.get("data")
+    columns = {} if data is None else _columns(path, data, int(attrs.get("points", 0)))
+    # A complete row is in every column; the writer flushes rows before the count, so this only
+    # trims a file damaged some other way.
+    points = min(
+        [int(attrs.get("points", 0))] + [c.shape[0] for c in columns.values() if c.per_point]
+    )
+    status, error, note = attrs.get("status", ""), attrs.get("error", ""), ""
+    if status == "running":
+        status, error, note = _writer_state(attrs, points)
     return RunRecord(
         path=path,
         procedure=attrs["procedure"],
-        status=attrs.get("status", ""),
-        error=attrs.get("error", ""),
+        status=status,
+        error=error,
+        note=note,
         uid=attrs.get("uid", ""),
         start_time=attrs.get("start_time", ""),
         end_time=attrs.get("end_time", ""),
@@ -193,9 +215,85 @@ def _record(path: Path, entry: h5py.Group) -> RunRecord:
         calibration=_tree(entry.get("calibration")),
         environment=_tree(entry.get("environment")),
         analysis={name: _result(dataset) for name, dataset in _items(entry.get("analysis"))},
-        data={} if data is None else _columns(path, data, points),
+        data={name: _trimmed(c, points) for name, c in columns.items()},
         plot={} if data is None else _plot(data),
     )
+
+
+def _writer_state(attrs: dict[str, Any], points: int) -> tuple[str, str, str]:
+    """(status, error, note) of a file that says ``running``, from whether its writer lives."""
+    host, pid = attrs.get("writer_host"), attrs.get("writer_pid")
+    if not isinstance(host, str) or not isinstance(pid, int):  # written before writer_pid
+        return "running", "", ""
+    if host != socket.gethostname():
+        return "running", "", f"written by process {pid} on {host}; cannot check it from here"
+    if _writer_alive(pid, attrs.get("start_time", "")) is not False:
+        return "running", "", ""
+    error = (
+        f"the writing process ({pid} on {host}) ended without finishing the run "
+        f"(killed, crashed or power lost); {points} completed points kept"
+    )
+    return "interrupted", error, ""
+
+
+def _writer_alive(pid: int, start_time: str) -> bool | None:
+    """Whether process ``pid`` is still the run's writer; None when it cannot be told."""
+    if pid <= 0:
+        return None
+    if os.name == "nt":  # os.kill(pid, 0) would terminate the process on Windows
+        return _windows_process_alive(pid)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        pass
+    except OSError:
+        return None
+    # A killed process not yet reaped (zombie) still answers; and the pid may have been reused
+    # (after a reboot, say): a process younger than the run is not its writer. Linux only;
+    # elsewhere a live pid counts as the writer.
+    state, started = _proc_stat(pid)
+    if state == "Z":
+        return False
+    try:
+        run_start = datetime.fromisoformat(start_time).timestamp()
+    except (TypeError, ValueError):
+        return True
+    return started is None or started <= run_start + 2.0  # /proc/stat btime has 1 s steps
+
+
+def _proc_stat(pid: int) -> tuple[str, float | None]:
+    """A process's state letter and Unix start time from Linux's /proc; ("", None) elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        boot = next(
+            float(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime ")
+        )
+        return fields[0], boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")  # fields 3 and 22
+    except (OSError, ValueError, IndexError, StopIteration):
+        return "", None
+
+
+def _windows_process_alive(pid: int) -> bool | None:
+    try:
+        import ctypes
+
+        kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+        handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+        if not handle:
+            return False if ctypes.get_last_error() == 87 else None  # 87: no such process
+        try:
+            code = ctypes.c_ulong()
+            if not kernel32.GetExitCodeProcess(handle, ctypes.byref(code)):
+                return None
+            return code.value == 259  # STILL_ACTIVE
+        finally:
+            kernel32.CloseHandle(handle)
+    except (AttributeError, OSError):
+        return None
 
 
 def _columns(path: Path, data: h5py.Group, points: int) -> dict[str, Column]:
@@ -212,6 +310,12 @@ def _columns(path: Path, data: h5py.Group, points: int) -> dict[str, Column]:
             per_point=per_point,
         )
     return columns
+
+
+def _trimmed(column: Column, points: int) -> Column:
+    if not column.per_point or column.shape[0] == points:
+        return column
+    return replace(column, shape=(points, *column.shape[1:]))
 
 
 def _plot(data: h5py.Group) -> dict[str, Any]:

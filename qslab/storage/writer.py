@@ -4,7 +4,7 @@ Layout::
 
     /                    NX_class=NXroot, default="entry", file_name, creator
     /entry               NXentry; procedure, status, error, start_time, end_time, qslab_version,
-                         uid, points, default="data"
+                         uid, points, writer_host, writer_pid, default="data"
       parameters/<name>  one dataset per parameter, attr ``units`` ("" when dimensionless)
       station/<role>/    driver, resource, identity, settings/<name>
       sample/ calibration/ environment/
@@ -31,7 +31,9 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import re
+import socket
 import time
 from datetime import datetime
 from pathlib import Path
@@ -168,6 +170,10 @@ class HDF5Writer:
             end_time="",
             qslab_version=doc.get("qslab_version", __version__),
             points=np.int64(0),
+            # Who is writing: a reader that finds "running" checks whether this process still
+            # lives, to report a run killed outright (SIGKILL, power loss) as interrupted.
+            writer_host=socket.gethostname(),
+            writer_pid=np.int64(os.getpid()),
         )
         self._points_attr = h5a.open(entry.id, b"points")
 
@@ -232,6 +238,9 @@ class HDF5Writer:
         row = self._points
         for column, array in zip(self._columns, arrays, strict=True):
             column.append(row, array)
+        # Rows first, then the count: a flush writes dirty objects in no set order, so one flush
+        # for both let a SIGKILL inside it leave ``points`` counting a row some column lacked.
+        self._file.flush()
         self._points = row + 1
         self._points_value[()] = self._points
         self._points_attr.write(self._points_value)
