@@ -57,16 +57,8 @@ def test_fault_fails_the_run_with_the_instrument_named_and_the_beam_blocked(
         assert bench.transmission == pytest.approx(10**-3.5)
 
 
-@pytest.mark.parametrize("fault", ["timeout", "garbage", "error", "unplugged"])
-@pytest.mark.parametrize(
-    ("role", "instrument"),
-    [
-        ("shutter", "SC10"),
-        ("attenuator", "ELL14"),
-        ("energy_meter", "Ophir"),
-    ],
-)
-def test_fault_on_the_other_drivers_ends_as_safely(tmp_path, role, instrument, fault):
+def run_alt_with_fault(tmp_path, role: str, fault: str):
+    """A 6-point ASE series on sim-alt with ``fault`` armed on ``role`` after point 2."""
     path = tmp_path / "alt.toml"
     path.write_text('base = "sim-alt"\n[bench]\nrealtime = false\n')
     station = open_station(path, seed=2)
@@ -78,7 +70,20 @@ def test_fault_on_the_other_drivers_ends_as_safely(tmp_path, role, instrument, f
         averages=1,
         subscribers=[FaultAt(station, role, fault, n=2)],
     )
-    record = read_run(result.path)
+    return station, read_run(result.path)
+
+
+@pytest.mark.parametrize("fault", ["timeout", "garbage", "error", "unplugged"])
+@pytest.mark.parametrize(
+    ("role", "instrument"),
+    [
+        ("shutter", "SC10"),
+        ("attenuator", "ELL14"),
+        ("energy_meter", "Ophir"),
+    ],
+)
+def test_fault_on_the_other_drivers_ends_as_safely(tmp_path, role, instrument, fault):
+    station, record = run_alt_with_fault(tmp_path, role, fault)
     assert record.status == "failed" and instrument in record.error
     assert record.points == 2
     assert not station.bench.light_on_sample
@@ -105,18 +110,7 @@ def test_a_glitch_while_making_safe_is_retried(fast_station, tmp_path, fault):
 def test_a_laser_gone_at_the_end_is_reported_unsafe(tmp_path):
     """With a separate shutter the laser is idle during the scan; if it is gone when the run
     ends, the shutter still blocks the beam and the file says the laser was not made safe."""
-    path = tmp_path / "alt.toml"
-    path.write_text('base = "sim-alt"\n[bench]\nrealtime = false\n')
-    station = open_station(path, seed=2)
-    result = run_procedure(
-        "ase",
-        station=station,
-        out=tmp_path,
-        points=6,
-        averages=1,
-        subscribers=[FaultAt(station, "laser", "unplugged", n=2)],
-    )
-    record = read_run(result.path)
+    station, record = run_alt_with_fault(tmp_path, "laser", "unplugged")
     assert record.status == "failed" and record.points == 6
     assert "safe state incomplete" in record.error and "Mai Tai" in record.error
     assert not station.bench.light_on_sample

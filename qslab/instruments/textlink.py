@@ -13,14 +13,14 @@ driver's own module cites its manual for the protocol itself.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from pymeasure.instruments import Instrument
 from pymeasure.instruments.validators import strict_discrete_set
 from pyvisa.errors import Error as VisaError
 
-from qslab.errors import DeviceError
+from qslab.errors import DeviceError, QslabError
 from qslab.sim.adapter import SimAdapter
 
 LINK_ERRORS = (VisaError, OSError)
@@ -72,6 +72,17 @@ class DeviceLink:
 
     def error(self, message: str) -> DeviceError:
         return DeviceError(self.name, self.resource, message)
+
+    @contextlib.contextmanager
+    def calling(self, doing: str, describe: Callable[[Exception], str] = str) -> Iterator[None]:
+        """A call into a vendor library: whatever it raises (ctypes, USB, the library's own
+        errors) becomes one DeviceError saying what was being done; qslab's errors pass."""
+        try:
+            yield
+        except QslabError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any library error is reported, none leaks
+            raise self.error(f"{doing} failed: {describe(exc)}") from exc
 
 
 class TextLink(DeviceLink):

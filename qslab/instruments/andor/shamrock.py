@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -71,7 +70,7 @@ class ShamrockSpectrometer(DeviceLink):
         self.spectrograph = spectrograph
         self.resource = resource
         self.name = NAME
-        with self._library("reading the device information"):
+        with self.calling("reading the device information", _describe):
             head = camera.get_device_info()
             self.camera_model = str(head.head_model)
             self.camera_serial = str(head.serial_number)
@@ -82,19 +81,10 @@ class ShamrockSpectrometer(DeviceLink):
         self._min_exposure_s = 0.0
         self._exposure_s = 0.0
 
-    @contextlib.contextmanager
-    def _library(self, doing: str) -> Iterator[None]:
-        try:
-            yield
-        except (DeviceError, ValidationError):
-            raise
-        except Exception as exc:  # noqa: BLE001 - whatever the SDK, the DLL or pylablib raises
-            raise self.error(f"{doing} failed: {_describe(exc)}") from exc
-
     def configure(self, options: dict[str, Any]) -> None:
         """Spectra in full vertical binning with the shutter working, the cooler at its setpoint,
         the shortest exposure, then the grating and centre wavelength of ``options``."""
-        with self._library("setting up the camera"):
+        with self.calling("setting up the camera", _describe):
             self.camera.set_read_mode("fvb")
             with contextlib.suppress(self.library.AndorNotSupportedError):
                 self.camera.setup_shutter("auto")
@@ -107,40 +97,40 @@ class ShamrockSpectrometer(DeviceLink):
     # -- monochromator: grating and centre wavelength ------------------------------------------
     @property
     def grating(self) -> int:
-        with self._library("reading the grating"):
+        with self.calling("reading the grating", _describe):
             return int(self.spectrograph.get_grating())
 
     @property
     def center_wavelength_nm(self) -> float:
-        with self._library("reading the wavelength"):
+        with self.calling("reading the wavelength", _describe):
             return float(self.spectrograph.get_wavelength()) * 1e9
 
     def set_grating(self, grating: int) -> None:
         """Turn the turret (10-20 s when it moves) and recompute the wavelength axis."""
-        with self._library("reading the gratings"):
+        with self.calling("reading the gratings", _describe):
             count = int(self.spectrograph.get_gratings_number())
         if not 1 <= grating <= count:
             raise ValidationError(f"{TABLE}.grating", f"the turret has gratings 1-{count}")
-        with self._library(f"setting grating {grating}"):
+        with self.calling(f"setting grating {grating}", _describe):
             self.spectrograph.set_grating(grating)
         self._update_axis()
 
     def set_center_wavelength(self, wavelength_nm: float) -> float:
         """Rotate the grating to centre ``wavelength_nm``; the centre reached, nm."""
-        with self._library("reading the wavelength limits"):
+        with self.calling("reading the wavelength limits", _describe):
             low, high = (limit * 1e9 for limit in self.spectrograph.get_wavelength_limits())
         if not low <= wavelength_nm <= high:
             raise ValidationError(
                 f"{TABLE}.center_wavelength_nm",
                 f"{wavelength_nm:g} nm is outside {low:g}-{high:g} nm for grating {self.grating}",
             )
-        with self._library(f"moving to {wavelength_nm:g} nm"):
+        with self.calling(f"moving to {wavelength_nm:g} nm", _describe):
             self.spectrograph.set_wavelength(wavelength_nm * 1e-9)
         self._update_axis()
         return self.center_wavelength_nm
 
     def _update_axis(self) -> None:
-        with self._library("reading the calibration"):
+        with self.calling("reading the calibration", _describe):
             axis = np.asarray(self.spectrograph.get_calibration(), dtype=float) * 1e9
         if axis.shape != (self.pixels,) or not np.all(np.diff(axis) != 0):
             raise self.error(f"calibration of {axis.size} wavelengths for {self.pixels} pixels")
@@ -157,11 +147,11 @@ class ShamrockSpectrometer(DeviceLink):
             raise ValidationError(
                 f"{TABLE}.exposure_s", f"{seconds:g} s is outside {low:g}..{high:g} s"
             )
-        with self._library("setting the exposure"):
+        with self.calling("setting the exposure", _describe):
             self._exposure_s = float(self.camera.set_exposure(seconds))
 
     def acquire(self) -> np.ndarray:
-        with self._library("reading a spectrum"):
+        with self.calling("reading a spectrum", _describe):
             frame = np.asarray(self.camera.snap(timeout=self._exposure_s + FRAME_MARGIN_S))
         if frame.shape != (1, self.pixels):
             raise self.error(f"frame of shape {frame.shape} for 1 x {self.pixels} pixels (fvb)")
@@ -175,7 +165,7 @@ class ShamrockSpectrometer(DeviceLink):
         )
 
     def settings(self) -> dict[str, Any]:
-        with self._library("reading the settings"):
+        with self.calling("reading the settings", _describe):
             grating = self.spectrograph.get_grating_info()
             out = {
                 "camera": self.camera_model,
@@ -204,10 +194,10 @@ class ShamrockSpectrometer(DeviceLink):
     def close(self) -> None:
         """Spectrograph, then camera: the reverse of opening. Both are always released."""
         try:
-            with self._library("closing the spectrograph"):
+            with self.calling("closing the spectrograph", _describe):
                 self.spectrograph.close()
         finally:
-            with self._library("closing the camera"):
+            with self.calling("closing the camera", _describe):
                 self.camera.close()
 
 

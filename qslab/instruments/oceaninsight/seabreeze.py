@@ -48,10 +48,8 @@ class OceanSpectrometer(DeviceLink):
         self._exposure_s: float | None = None
 
     def _call(self, what: str, function: Callable[[], Any]) -> Any:
-        try:
+        with self.calling(what):
             return function()
-        except Exception as exc:  # noqa: BLE001 - whatever the library or USB stack raises
-            raise self.error(f"{what} failed: {exc}") from exc
 
     @property
     def exposure_limits_s(self) -> tuple[float, float]:

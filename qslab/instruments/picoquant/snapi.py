@@ -29,12 +29,11 @@ import contextlib
 import importlib
 import math
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
-from qslab.errors import QslabError, ValidationError
+from qslab.errors import ValidationError
 from qslab.instruments.registry import DriverSpec, Option
 from qslab.instruments.textlink import DeviceLink
 from qslab.sim.bench import VirtualBench
@@ -72,7 +71,7 @@ class SnapiTCSPC(DeviceLink):
         self._period = 0.0
         self._started = False
         self._last = -1
-        with self._calling("opening snAPI"):
+        with self.calling("opening snAPI"):
             self.sn = library.snAPI()
         try:
             self._open(options)
@@ -90,7 +89,7 @@ class SnapiTCSPC(DeviceLink):
         self.model, self.serial = str(config["Model"]), str(config["ID"])
         self.name = f"PicoQuant {self.model}"
         if options["ini_file"]:
-            with self._calling("loading the INI file"):
+            with self.calling("loading the INI file"):
                 loaded = self.sn.loadIniConfig(options["ini_file"])
             if not loaded:
                 raise ValidationError(
@@ -100,19 +99,10 @@ class SnapiTCSPC(DeviceLink):
         self._channels = tuple(range(1, self._inputs + 1))
 
     # -- calls into the library ------------------------------------------------------------------
-    @contextlib.contextmanager
-    def _calling(self, doing: str) -> Iterator[None]:
-        try:
-            yield
-        except QslabError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - whatever ctypes, the library or numpy raise
-            raise self.error(f"{doing} failed: {exc}") from exc
-
     def _do(self, call: str, *args: Any, on: Any = None) -> None:
         """Call ``call`` on ``on`` (default: the device object). snAPI's way of failing is to
         return False (the reason goes to its log)."""
-        with self._calling(call):
+        with self.calling(call):
             result = getattr(self.sn.device if on is None else on, call)(*args)
         if result is False:
             raise self.error(f"{call} failed (snAPI returned False; its log says why)")
@@ -151,7 +141,7 @@ class SnapiTCSPC(DeviceLink):
         self._delays = {c: int(d) for c, d in delays_ps.items()}
 
     def count_rates(self) -> dict[int, float]:
-        with self._calling("getCountRates"):
+        with self.calling("getCountRates"):
             rates = np.asarray(self.sn.device.getCountRates(), dtype=float)
         out = {SYNC_KEY[self._mode]: float(rates[0])}
         out.update({c: float(rates[c]) for c in self._channels})
@@ -175,14 +165,14 @@ class SnapiTCSPC(DeviceLink):
         base = self.sn.deviceConfig["BaseResolution"]
         binning = max(0, math.ceil(math.log2(self._period / (base * 2**DTIME_BITS))))
         self._do("setBinning", binning)
-        with self._calling("getDeviceConfig"):
+        with self.calling("getDeviceConfig"):
             self.sn.getDeviceConfig()
 
     def read_chunk(self) -> TagChunk | None:
         if not self._started:
             return None
         unfold = self.sn.unfold
-        with self._calling("reading a block"):
+        with self.calling("reading a block"):
             finished = unfold.isFinished()
             times, channels = unfold.getBlock()
             times = np.array(times, dtype=np.int64)  # copies: snAPI reuses its buffers
@@ -211,7 +201,7 @@ class SnapiTCSPC(DeviceLink):
     def stop(self) -> None:
         """Stop the measurement; what it collected can still be read."""
         if self._started:
-            with self._calling("stopMeasure"):
+            with self.calling("stopMeasure"):
                 self.sn.unfold.stopMeasure()
 
     # -- every role ------------------------------------------------------------------------------
@@ -240,7 +230,7 @@ class SnapiTCSPC(DeviceLink):
         try:
             self.stop()
         finally:
-            with self._calling("closeDevice"):
+            with self.calling("closeDevice"):
                 self.sn.closeDevice()
 
 

@@ -31,12 +31,11 @@ from __future__ import annotations
 import contextlib
 import importlib
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
-from qslab.errors import DeviceError, QslabError, ValidationError
+from qslab.errors import DeviceError, ValidationError
 from qslab.instruments.registry import DriverSpec, Option
 from qslab.instruments.textlink import DeviceLink
 from qslab.sim.bench import VirtualBench
@@ -69,7 +68,7 @@ class TimeTaggerTCSPC(DeviceLink):
         self.name = NAME
         self._options = options
         self._sync = options["sync_channel"]
-        with self._calling("reading the model"):
+        with self.calling("reading the model"):
             self.model, self.serial = str(tagger.getModel()), str(tagger.getSerial())
         self.name = f"Swabian {self.model}"
         self._channels: tuple[int, ...] = (1, 2)
@@ -80,17 +79,8 @@ class TimeTaggerTCSPC(DeviceLink):
         self._indexer: SyncIndexer | None = None
         self.missed_events = 0
         if self._sync:
-            with self._calling("setting the sync trigger level"):
+            with self.calling("setting the sync trigger level"):
                 tagger.setTriggerLevel(self._sync, options["sync_trigger_level_v"])
-
-    @contextlib.contextmanager
-    def _calling(self, doing: str) -> Iterator[None]:
-        try:
-            yield
-        except QslabError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - RuntimeError, ValueError ... from the library
-            raise self.error(f"{doing} failed: {exc}") from exc
 
     # -- TCSPC -----------------------------------------------------------------------------------
     @property
@@ -115,7 +105,7 @@ class TimeTaggerTCSPC(DeviceLink):
                 f"got {channels}",
             )
         level = self._options["trigger_level_v"]
-        with self._calling("setting the inputs"):
+        with self.calling("setting the inputs"):
             for channel in channels:
                 self.tagger.setTriggerLevel(channel, level)
             for channel in {*channels, *delays_ps}:
@@ -125,7 +115,7 @@ class TimeTaggerTCSPC(DeviceLink):
 
     def count_rates(self) -> dict[int, float]:
         channels = [*self._channels, *([self._sync] if self._sync else [])]
-        with self._calling("measuring count rates"):
+        with self.calling("measuring count rates"):
             meter = self.library.Countrate(self.tagger, channels)
             meter.startFor(RATE_GATE_PS)
             meter.waitUntilFinished()
@@ -144,7 +134,7 @@ class TimeTaggerTCSPC(DeviceLink):
             self._period = round(1e12 / sync_rate)
             self._indexer = SyncIndexer(self._sync)
         channels = [*self._channels, *([self._sync] if self._sync else [])]
-        with self._calling("starting the stream"):
+        with self.calling("starting the stream"):
             stream = self.library.TimeTagStream(
                 self.tagger, self._options["buffer_events"], channels
             )
@@ -157,7 +147,7 @@ class TimeTaggerTCSPC(DeviceLink):
     def read_chunk(self) -> TagChunk | None:
         if self._stream is None:
             return None
-        with self._calling("reading the stream"):
+        with self.calling("reading the stream"):
             running = self._stream.isRunning()
             buffer = self._stream.getData()
             times = np.asarray(buffer.getTimestamps(), dtype=np.int64)
@@ -191,7 +181,7 @@ class TimeTaggerTCSPC(DeviceLink):
     def stop(self) -> None:
         """Stop the stream; what it collected can still be read."""
         if self._stream is not None:
-            with self._calling("stopping the stream"):
+            with self.calling("stopping the stream"):
                 self._stream.stop()
 
     # -- every role ------------------------------------------------------------------------------
@@ -221,7 +211,7 @@ class TimeTaggerTCSPC(DeviceLink):
             self.stop()
         finally:
             self._stream = None
-            with self._calling("freeing the Time Tagger"):
+            with self.calling("freeing the Time Tagger"):
                 self.library.freeTimeTagger(self.tagger)
 
 
