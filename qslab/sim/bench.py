@@ -4,6 +4,11 @@ The bench holds the state every simulated device reads or changes: the laser's e
 shutter, the transmission of each attenuating element, the beam on the sample, the film, and
 the spectrometer's detector. Devices never invent numbers: a spectrometer asks the bench for
 the light that reached it during its exposure, an energy meter for the pulses that crossed it.
+
+A bench may hold a laser cavity around the film (``qslab/sim/cavity.py``); without one it is
+the bare film of the ASE experiments. The pump regime (fs, ns quasi-CW, two-photon) follows from
+what the laser delivers, and the bench reports the lasing threshold it was given in that
+regime's units (:meth:`VirtualBench.lasing_truth`).
 """
 
 from __future__ import annotations
@@ -13,10 +18,12 @@ import threading
 import time
 import zlib
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from qslab.analysis import fluence as fl
+from qslab.sim.cavity import Cavity, CavityDesign, PumpRegime, pump_regime
 from qslab.sim.sample import EmissionModel, QSFilm
 
 MAX_SIMULATED_PULSES = 4096
@@ -37,13 +44,41 @@ class LaserState:
 
 @dataclass
 class Detector:
-    """A 16-bit CCD spectrometer's detector: counts = photons x gain, plus dark and noise."""
+    """A 16-bit CCD spectrometer's detector: counts = photons x gain, plus dark and noise.
+
+    ``resolution_nm`` is the FWHM of the spectrometer's (Gaussian) instrument function, set by
+    its slit and grating; 0 leaves every line as the sample emits it.
+    """
 
     counts_per_photon: float = 1.0e-4
     baseline_counts: float = 1500.0
     dark_counts_per_s: float = 300.0
     read_noise_counts: float = 8.0
     max_counts: float = 65535.0
+    resolution_nm: float = 0.0
+
+
+@dataclass(frozen=True)
+class LasingTruth:
+    """The lasing threshold a bench was given, for the mode that lases first.
+
+    ``threshold`` is in the pump regime's ``units`` on its ``quantity`` axis (peak values at the
+    beam centre); ``peak_N`` the <N> per QS at the beam centre there, ``mode_N`` the <N>
+    averaged over the mode. ``linewidth_nm`` is the mode's width far above threshold, before the
+    spectrometer.
+    """
+
+    threshold: float
+    units: str
+    quantity: str
+    regime: str
+    order: int
+    beta: float
+    fluence_uj_cm2: float
+    peak_N: float
+    mode_N: float
+    wavelength_nm: float
+    linewidth_nm: float
 
 
 @dataclass
@@ -59,13 +94,15 @@ class VirtualBench:
     seed: int | None = None
     realtime: bool = True
     nd_od_error: float = 0.0
+    cavity_design: CavityDesign | None = None
 
     def __post_init__(self) -> None:
         self.rng = np.random.default_rng(self.seed)
         self.lock = threading.RLock()
         self._transmissions: dict[str, float] = {}
         self._blocked: dict[str, bool] = {}
-        self._models: dict[bytes, EmissionModel] = {}
+        self._models: dict[tuple[bytes, float], EmissionModel] = {}
+        self.cavity = Cavity(self.cavity_design, self.film) if self.cavity_design else None
 
     # -- beam path -------------------------------------------------------------------------
     def set_transmission(self, element: str, transmission: float) -> None:
@@ -117,15 +154,114 @@ class VirtualBench:
         return fl.fluence_uj_cm2(energy_j, self.w0_cm, "peak")
 
     def true_ase_threshold(self) -> float:
-        """The ASE threshold this bench was given, as peak fluence in uJ/cm^2."""
+        """The ASE threshold this bench was given, as peak fluence in uJ/cm^2: where the beam
+        centre reaches the film's gain threshold, by one- or two-photon absorption."""
+        if self.pump_regime().order == 2:
+            return self.fluence_for_peak_excitation(self.film.gain_threshold_N)
         return self.film.threshold_fluence(self.laser.wavelength_nm)
 
+    # -- pump regime and lasing ------------------------------------------------------------
+    def pump_regime(self) -> PumpRegime:
+        """fs, ns (quasi-CW) or two-photon, from the pump now reaching the sample."""
+        return pump_regime(self.laser.wavelength_nm, self.laser.pulse_width_s, self.film)
+
+    def peak_excitation(self, fluence_uj_cm2) -> np.ndarray:
+        """<N> per QS at the beam centre for peak fluences in uJ/cm^2: sigma j for one-photon
+        absorption, (sigma2 / 2) kappa j^2 / tau for two-photon (Gaussian pulse). For a ns
+        pulse this is every excitation the pulse brings, not the number present at one time."""
+        laser, film = self.laser, self.film
+        if self.pump_regime().order == 2:
+            return fl.two_photon_excitation(
+                fluence_uj_cm2,
+                laser.wavelength_nm,
+                film.two_photon_cross_section_gm,
+                laser.pulse_width_s,
+            )
+        return fl.mean_excitation(fluence_uj_cm2, laser.wavelength_nm, film.cross_section_cm2)
+
+    def fluence_for_peak_excitation(self, n_peak: float) -> float:
+        """Inverse of :meth:`peak_excitation`: peak fluence (uJ/cm^2) giving ``n_peak``."""
+        order = self.pump_regime().order
+        return float((n_peak / self.peak_excitation(1.0)) ** (1.0 / order))
+
+    def _lifetime_per_fwhm(self) -> float:
+        """Gain lifetime (the film's XX lifetime) over the pump pulse's FWHM."""
+        return self.film.tau_xx_ns * 1e-9 / self.laser.pulse_width_s
+
+    def lasing_truth(self) -> LasingTruth:
+        """The threshold of the first lasing mode, defined so that a fit of the spot-integrated
+        mode intensity I versus the pump x with A * stimulated_fraction((x / x_th)^order, beta)
+        returns it (docs/virtual-bench.md, "Cavities and pump regimes")."""
+        cavity = self._require_cavity()
+        regime = self.pump_regime()
+        mode = cavity.first_mode
+        mode_n = mode.threshold_N * cavity.threshold_pump(regime, self._lifetime_per_fwhm())
+        peak_n = mode_n / cavity.overlap(self.w0_cm, regime.order)
+        fluence = self.fluence_for_peak_excitation(peak_n)
+        return LasingTruth(
+            threshold=float(regime.from_peak_fluence(fluence)),
+            units=regime.units,
+            quantity=regime.quantity,
+            regime=regime.name,
+            order=regime.order,
+            beta=cavity.beta,
+            fluence_uj_cm2=fluence,
+            peak_N=peak_n,
+            mode_N=mode_n,
+            wavelength_nm=mode.wavelength_nm,
+            linewidth_nm=cavity.design.lasing_linewidth_nm,
+        )
+
+    def true_lasing_threshold(self) -> tuple[float, str]:
+        """(value, units) of the lasing threshold this bench was given, in its regime's units."""
+        truth = self.lasing_truth()
+        return truth.threshold, truth.units
+
+    def truth_record(self) -> dict[str, dict[str, Any]]:
+        """The lasing truth as settings with units, for a run's record; empty without a
+        cavity (a bare-film bench records only its ASE threshold)."""
+        if self.cavity is None:
+            return {}
+        t = self.lasing_truth()
+        return {
+            "true_lasing_threshold": {"value": t.threshold, "units": t.units},
+            "true_lasing_threshold_N": {"value": t.peak_N, "units": ""},
+            "true_beta": {"value": t.beta, "units": ""},
+            "true_lasing_wavelength": {"value": t.wavelength_nm, "units": "nm"},
+            "true_lasing_linewidth": {"value": t.linewidth_nm, "units": "nm"},
+            "pump_regime": {"value": t.regime, "units": ""},
+            "spectrometer_resolution": {"value": self.detector.resolution_nm, "units": "nm"},
+        }
+
+    def _require_cavity(self) -> Cavity:
+        if self.cavity is None:
+            raise ValueError("this bench has no cavity; give the station a [bench] cavity")
+        return self.cavity
+
     # -- detection -------------------------------------------------------------------------
-    def _model(self, wavelengths_nm: np.ndarray) -> EmissionModel:
-        key = np.asarray(wavelengths_nm, dtype=float).tobytes()
+    def _model(self, wavelengths_nm: np.ndarray, resolution_nm: float) -> EmissionModel:
+        key = (np.asarray(wavelengths_nm, dtype=float).tobytes(), resolution_nm)
         if key not in self._models:
-            self._models[key] = EmissionModel(self.film, np.asarray(wavelengths_nm, dtype=float))
+            axis = np.asarray(wavelengths_nm, dtype=float)
+            self._models[key] = EmissionModel(self.film, axis, resolution_nm)
         return self._models[key]
+
+    def mode_outputs(self, fluence_uj_cm2) -> np.ndarray:
+        """(modes, pulses) stimulated fraction beta * n of each cavity mode for pulses of these
+        peak fluences (uJ/cm^2), without noise: the light-in/light-out curve the bench obeys."""
+        cavity = self._require_cavity()
+        regime = self.pump_regime()
+        mode_n = self.peak_excitation(fluence_uj_cm2) * cavity.overlap(self.w0_cm, regime.order)
+        return cavity.outputs(mode_n, regime, self._lifetime_per_fwhm())
+
+    def _cavity_photons_per_nm(
+        self, wavelengths_nm: np.ndarray, fluence_uj_cm2: np.ndarray, d: Detector
+    ) -> np.ndarray:
+        """Collected photons per nm of every cavity mode, summed over the pulses."""
+        cavity = self._require_cavity()
+        fractions = self.mode_outputs(fluence_uj_cm2)
+        qs_in_mode = self.qs_per_cm2 * math.pi * (cavity.design.mode_radius_um * 1e-4) ** 2 / 2
+        return cavity.photons_per_nm(wavelengths_nm, fractions, qs_in_mode, d.resolution_nm)
 
     def spectrum_counts(
         self,
@@ -140,18 +276,22 @@ class VirtualBench:
         ``detector`` replaces the bench's own (a cooled CCD on another port); ``blocked`` keeps
         the light out (a camera's own shutter closed) while dark current still accrues.
         """
-        model = self._model(wavelengths_nm)
         d = detector or self.detector
+        model = self._model(wavelengths_nm, d.resolution_nm)
         pulses = self.laser.repetition_rate_hz * exposure_s
         simulated = int(min(max(round(pulses), 1), MAX_SIMULATED_PULSES))
         with self.lock:
             energies = np.zeros(simulated) if blocked else self.pulse_energies(simulated)
-            n_peak = fl.mean_excitation(
-                self.peak_fluence(energies), self.laser.wavelength_nm, self.film.cross_section_cm2
-            )
+            fluence = self.peak_fluence(energies)
+            n_peak = self.peak_excitation(fluence)
             step = np.abs(np.gradient(np.asarray(wavelengths_nm, dtype=float)))
             qs_in_spot = self.qs_per_cm2 * math.pi * self.w0_cm**2 / 2
             photons = model.photons_per_nm(n_peak) * step * qs_in_spot * pulses / simulated
+            # the spot average of a profile <N> e^(-order u) is 1/order of the one-photon one
+            photons /= self.pump_regime().order
+            if self.cavity is not None:
+                cavity = self._cavity_photons_per_nm(wavelengths_nm, fluence, d)
+                photons += cavity * step * pulses / simulated
             signal = photons * d.counts_per_photon + d.dark_counts_per_s * exposure_s
             noisy = self.rng.poisson(np.maximum(signal, 0.0)).astype(float)
             noisy += d.baseline_counts + self.rng.normal(0.0, d.read_noise_counts, signal.shape)

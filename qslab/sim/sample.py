@@ -14,6 +14,11 @@ the emission is integrated over the spot (the substitution u = 2 r^2 / w0^2 of
 
 The true ASE threshold (peak fluence at which the beam centre reaches the gain threshold) is
 ``threshold_fluence``; fits of a simulated run are judged against it.
+
+A spectrometer of finite resolution sees each Gaussian band broadened by its Gaussian
+instrument function: the FWHMs add in quadrature (``resolution_nm`` of :class:`EmissionModel`).
+The film's gain spectrum (:meth:`QSFilm.relative_gain`), which sets where a cavity mode can
+lase, is a Gaussian in photon energy of FWHM ``gain_bandwidth_meV`` at ``gain_peak_nm``.
 """
 
 from __future__ import annotations
@@ -55,6 +60,9 @@ class QSFilm:
     tau_xx_ns: float = 10.7
     ase_beta: float = 0.02
     ase_yield: float = 1.5
+    gain_peak_nm: float = 650.0
+    gain_bandwidth_meV: float = 300.0
+    two_photon_cross_section_gm: float = 3.0e6
 
     @property
     def xx_peak_nm(self) -> float:
@@ -71,6 +79,13 @@ class QSFilm:
                 self.gain_threshold_N, pump_wavelength_nm, self.cross_section_cm2
             )
         )
+
+    def relative_gain(self, wavelength_nm: float) -> float:
+        """Gain at ``wavelength_nm`` relative to the peak of the gain spectrum (review: ~300 meV
+        wide, 550-680 nm at high density, peaking at the XX ASE line)."""
+        detuning_ev = fl.photon_energy_ev(wavelength_nm) - fl.photon_energy_ev(self.gain_peak_nm)
+        sigma_ev = self.gain_bandwidth_meV / 1e3 / FWHM_PER_SIGMA
+        return math.exp(-0.5 * (detuning_ev / sigma_ev) ** 2)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -94,6 +109,7 @@ class EmissionModel:
 
     film: QSFilm
     wavelengths_nm: np.ndarray
+    resolution_nm: float = 0.0
 
     def __post_init__(self) -> None:
         f = self.film
@@ -105,11 +121,14 @@ class EmissionModel:
         )
         wl = np.asarray(self.wavelengths_nm, dtype=float)
         step = np.gradient(wl)
+        pl_fwhm, ase_fwhm = (
+            math.hypot(w, self.resolution_nm) for w in (f.pl_fwhm_nm, f.ase_fwhm_nm)
+        )
         self.shapes = np.vstack(
             [
-                _normalised(_gaussian(wl, f.x_peak_nm, f.pl_fwhm_nm), step),
-                _normalised(_gaussian(wl, f.xx_peak_nm, f.pl_fwhm_nm), step),
-                _normalised(_gaussian(wl, f.xx_peak_nm, f.ase_fwhm_nm), step),
+                _normalised(_gaussian(wl, f.x_peak_nm, pl_fwhm), step),
+                _normalised(_gaussian(wl, f.xx_peak_nm, pl_fwhm), step),
+                _normalised(_gaussian(wl, f.xx_peak_nm, ase_fwhm), step),
             ]
         )
 

@@ -1,0 +1,174 @@
+"""The simulated cavities and pump regimes obey the laser physics of PHYSICS.md section 3."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from qslab.analysis.models import stimulated_fraction
+from qslab.sim.bench import Detector, LaserState, VirtualBench
+from qslab.sim.cavity import (
+    PCSEL,
+    NanopillarPC,
+    VerticalCavity,
+    lasing_onset,
+    pulsed_output,
+    steady_state_equivalent,
+)
+from qslab.sim.sample import QSFilm
+
+FS_400 = {"wavelength_nm": 400.0, "pulse_width_s": 140e-15}
+NS_532 = {"wavelength_nm": 532.0, "pulse_width_s": 7e-9, "repetition_rate_hz": 100.0}
+FS_800 = {"wavelength_nm": 800.0, "pulse_width_s": 140e-15}
+
+
+def bench(design, pump=FS_400, film=None, **kwargs) -> VirtualBench:
+    return VirtualBench(
+        film=film or QSFilm(ase_yield=1e-3),
+        laser=LaserState(emission=True, shutter_open=True, **pump),
+        cavity_design=design,
+        seed=3,
+        realtime=False,
+        **kwargs,
+    )
+
+
+def log_slope(x, y, i):
+    return np.log(y[i + 1] / y[i]) / np.log(x[i + 1] / x[i])
+
+
+def test_s_curve_has_slope_one_below_and_above_and_a_step_of_one_over_beta():
+    b = bench(NanopillarPC(beta=0.01))
+    f_th = b.lasing_truth().fluence_uj_cm2
+    p = np.logspace(-3, 3, 61)
+    out = b.mode_outputs(p * f_th)[0]
+    assert log_slope(p, out, 0) == pytest.approx(1.0, abs=0.01)
+    assert log_slope(p, out, 59) == pytest.approx(1.0, abs=0.01)
+    step = (out[-1] / p[-1]) / (out[0] / p[0])
+    assert step == pytest.approx(1 / 0.01, rel=0.01)
+    assert log_slope(p, out, 30) > 3  # the S between the two branches
+
+
+def test_fs_light_in_light_out_is_the_steady_state_curve_in_peak_fluence():
+    b = bench(NanopillarPC())
+    truth = b.lasing_truth()
+    p = np.array([0.3, 1.0, 3.0])
+    out = b.mode_outputs(p * truth.fluence_uj_cm2)[0]
+    assert out == pytest.approx(stimulated_fraction(p, truth.beta), rel=1e-9)
+    assert truth.units == "uJ/cm^2" and truth.regime == "fs"
+
+
+def test_linewidth_at_three_times_threshold_is_narrower_than_the_cold_cavity():
+    design = NanopillarPC()
+    b = bench(design)
+    f_th = b.lasing_truth().fluence_uj_cm2
+    widths = b.cavity.linewidths(b.mode_outputs(np.array([0.1, 3.0]) * f_th))
+    below, above = widths[0]
+    assert below == pytest.approx(design.cold_linewidth_nm, rel=0.15)
+    assert above < design.cold_linewidth_nm / 3
+    assert above == pytest.approx(design.lasing_linewidth_nm, rel=0.05)
+
+
+@pytest.mark.parametrize("period", [320.0, 335.0, 350.0])
+def test_pcsel_line_follows_the_second_order_bragg_condition(period):
+    design = PCSEL(period_nm=period)
+    b = bench(design, NS_532, film=QSFilm(cross_section_cm2=2.5e-15, ase_yield=1e-3))
+    assert 2 * b.lasing_truth().wavelength_nm == pytest.approx(2 * design.n_eff * period)
+
+
+def test_pcsel_spectrum_peaks_at_the_bragg_wavelength_through_the_resolution():
+    design = PCSEL(period_nm=335.0)
+    film = QSFilm(cross_section_cm2=2.5e-15, ase_yield=1e-3)
+    b = bench(design, NS_532, film=film, detector=Detector(resolution_nm=0.1))
+    b.laser.pulse_energy_j = 3 * b.lasing_truth().fluence_uj_cm2 * 1e-6 * np.pi * b.w0_cm**2 / 2
+    wl = np.linspace(600.0, 660.0, 1201)
+    counts = b.spectrum_counts(wl, 0.05) - b.detector.baseline_counts
+    assert wl[np.argmax(counts)] == pytest.approx(design.n_eff * 335.0, abs=0.06)
+
+
+def test_ns_threshold_is_a_peak_intensity_that_a_steady_state_fit_recovers():
+    b = bench(PCSEL(), NS_532, film=QSFilm(cross_section_cm2=2.5e-15, ase_yield=1e-3))
+    truth = b.lasing_truth()
+    assert (truth.units, truth.quantity, truth.regime) == ("kW/cm^2", "peak_intensity", "ns")
+    regime = b.pump_regime()
+    fluence = truth.fluence_uj_cm2 * np.logspace(-1, np.log10(4), 30)
+    intensity = regime.from_peak_fluence(fluence)
+    out = b.mode_outputs(fluence)[0]
+    fitted = steady_state_equivalent(intensity, out, truth.beta)
+    assert fitted == pytest.approx(truth.threshold, rel=0.03)
+
+
+def test_pulsed_output_tends_to_the_steady_state_for_a_long_pulse():
+    # a pulse much longer than the gain lifetime: the output follows the instantaneous pump
+    p = np.array([0.5, 2.0])
+    out = pulsed_output(p, 0.01, lifetime_per_fwhm=0.01, steps=4000)
+    sigma = 1 / 2.3548  # the pulse's FWHM is 1 = 100 lifetimes
+    u = np.linspace(-4 * sigma, 4 * sigma, 4001)
+    pulse = np.exp(-0.5 * (u / sigma) ** 2)
+    expected = [np.trapezoid(stimulated_fraction(q * pulse, 0.01), u) for q in p]
+    assert out / 100 == pytest.approx(np.array(expected), rel=0.03)
+    assert lasing_onset(0.01) == pytest.approx(1.0, rel=0.01)
+
+
+def test_two_photon_pump_gives_slope_two_on_a_fluence_axis():
+    b = bench(VerticalCavity(), FS_800, film=QSFilm(x_peak_nm=695.0, gain_peak_nm=688.8))
+    truth = b.lasing_truth()
+    assert (truth.units, truth.order) == ("mJ/cm^2", 2)
+    f = truth.fluence_uj_cm2 * np.array([0.01, 0.02, 50.0, 100.0])
+    out = b.mode_outputs(f)[1]  # the central mode
+    assert log_slope(f, out, 0) == pytest.approx(2.0, abs=0.02)
+    assert log_slope(f, out, 2) == pytest.approx(2.0, abs=0.02)
+    n = b.peak_excitation(truth.fluence_uj_cm2)
+    assert n == pytest.approx(truth.peak_N)
+
+
+def test_vertical_cavity_adds_side_modes_at_higher_fluence():
+    film = QSFilm(x_peak_nm=695.0, gain_peak_nm=688.8)
+    design = VerticalCavity()
+    b = bench(design, FS_800, film=film)
+    lines = [m.wavelength_nm for m in b.cavity.modes]
+    spacing = 688.8**2 / (2 * design.index * design.length_um * 1e3)
+    assert np.diff(lines) == pytest.approx([spacing, spacing], rel=0.05)
+    f_th = b.lasing_truth().fluence_uj_cm2
+    low, high = b.mode_outputs(np.array([1.3, 2.5]) * f_th).T
+    assert low[1] > 0.5 and max(low[0], low[2]) < 0.05  # single mode
+    assert min(high[0], high[2]) > 0.5  # multimode
+
+
+def test_vertical_cavity_line_width_through_a_fine_grating():
+    film = QSFilm(x_peak_nm=695.0, gain_peak_nm=688.8, two_photon_cross_section_gm=7e6)
+    b = bench(
+        VerticalCavity(), FS_800, film=film, w0_cm=10e-4, detector=Detector(resolution_nm=0.1)
+    )
+    b.laser.pulse_energy_j = 1.3 * b.lasing_truth().fluence_uj_cm2 * 1e-6 * np.pi * b.w0_cm**2 / 2
+    wl = np.linspace(680.0, 698.0, 3601)
+    counts = b.spectrum_counts(wl, 0.2) - b.detector.baseline_counts
+    peak = np.argmax(counts)
+    assert wl[peak] == pytest.approx(688.8, abs=0.02)
+    above = wl[counts > counts[peak] / 2]
+    fwhm = above.max() - above.min()
+    assert 0.3 < fwhm < 0.4  # 0.3-nm Lorentzian seen through a 0.1-nm Gaussian
+
+
+def test_resolution_broadens_the_film_bands_in_quadrature():
+    from qslab.sim.sample import EmissionModel
+
+    wl = np.linspace(550.0, 780.0, 2301)
+    sharp = EmissionModel(QSFilm(), wl).shapes[2]
+    blurred = EmissionModel(QSFilm(), wl, resolution_nm=8.0).shapes[2]
+    fwhm = [np.ptp(wl[s > s.max() / 2]) for s in (sharp, blurred)]
+    assert fwhm[1] == pytest.approx(np.hypot(fwhm[0], 8.0), abs=0.2)
+
+
+def test_the_regime_follows_the_pump():
+    film = QSFilm()
+    assert bench(None, FS_400, film).pump_regime().name == "fs"
+    assert bench(None, NS_532, film).pump_regime().name == "ns"
+    assert bench(None, FS_800, film).pump_regime().name == "two_photon"
+
+
+def test_a_bench_without_cavity_has_no_lasing_truth():
+    b = bench(None)
+    assert b.cavity is None and b.truth_record() == {}
+    with pytest.raises(ValueError, match="no cavity"):
+        b.true_lasing_threshold()
