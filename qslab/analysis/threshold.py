@@ -9,11 +9,14 @@ support it, instead of returning a number that means nothing.
 The primary method fits the physics of PHYSICS.md section 3 averaged over the Gaussian pump spot:
 spontaneous emission from Poisson occupation, ``a P(n>=1) + c P(n>=2)`` at <N> = F / F_sat
 (exciton and biexciton emitters, both saturating), plus stimulated emission from the
-steady-state rate equation, ``b S(F / F_th; beta)``.
+steady-state rate equation, ``b S(F / F_th; beta)``. Its fitting machinery
+(:class:`SCurveModel`, :func:`fit_s_curve`) serves any rate-equation model of an S-curve, such
+as a lasing mode's (lasing.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +41,11 @@ AMPLITUDE_DECADES = 15.0
 MAX_NFEV = 150  # per start; the degenerate fits that wander longer are rejected anyway
 MIN_SLOPE_RISE = 0.1  # a log-log slope bump smaller than this is not an ASE kink
 _LOG_FLOOR = 1e-4  # dex: below this, residuals are rounding, not noise
+
+
+class NoThresholdError(ValueError):
+    """The curve has no kink: a power law (or spontaneous emission) fits it as well as an
+    S-curve, so nothing in the range lases, or the range misses the threshold altogether."""
 
 
 @dataclass(frozen=True)
@@ -95,39 +103,84 @@ def threshold_rate_equation(
     above the fitted curve's steepest point (about 1.5 F_th for a Gaussian spot; without the
     bend above it, F_th and beta are degenerate).
     """
+    return fit_s_curve(ASE_MODEL, x, y, y_err, n_bootstrap, seed, units)
+
+
+@dataclass(frozen=True)
+class SCurveModel:
+    """A rate-equation light-in/light-out model, fitted in log10 of every parameter.
+
+    ``kinds`` sets each parameter's bounds: "amplitude" (within 15 decades of the signal),
+    "saturation" (2 decades beyond the pump range), "threshold" (half a decade beyond it, so
+    that a fit there is caught and explained) and "beta" (:data:`BETA_BOUNDS`); exactly one
+    parameter is the threshold and one is beta. ``start(levels, level_y, threshold, beta)``
+    completes a start vector (linear units) from the distinct pump levels and their mean
+    signal. ``extra_nulls(x, log_y, sigma, fit)`` returns (weighted residuals, parameter count)
+    of the model-specific curves without a kink that the S-curve must beat besides a power law.
+    """
+
+    method: str
+    curve: Callable[..., np.ndarray]
+    names: tuple[str, ...]
+    kinds: tuple[str, ...]
+    start: Callable[[np.ndarray, np.ndarray, float, float], list[float]]
+    extra_nulls: Callable[..., list[tuple[np.ndarray, int]]] = lambda *_: []
+
+    @property
+    def threshold_index(self) -> int:
+        return self.kinds.index("threshold")
+
+    @property
+    def beta_index(self) -> int:
+        return self.kinds.index("beta")
+
+
+def fit_s_curve(
+    model: SCurveModel,
+    x,
+    y,
+    y_err=None,
+    n_bootstrap: int = 0,
+    seed: int | None = 0,
+    units: str = FLUENCE_UNITS,
+) -> ThresholdResult:
+    """Fit ``model`` to the whole S-curve (see :func:`threshold_rate_equation`).
+
+    ``details`` holds every other parameter and its error under its name, the fitted curve's
+    steepest pump, the no-kink p-value and the reduced chi2. With ``n_bootstrap`` > 0 the
+    threshold and beta errors are the scatter of refits to resampled residuals (normalised by
+    ``y_err`` when given), and the covariance errors are kept as ``error_covariance`` and
+    ``beta_err_covariance``.
+    """
     x, y, y_err = _curve(x, y, y_err, min_points=8)
     log_y = np.log10(y)
     sigma = None if y_err is None else y_err / (y * np.log(10))
-    fit = _best_rate_equation_fit(x, log_y, sigma)
-    a, c, f_sat, b, f_th, beta = params = _physical(fit.x)
-    p_value = _no_kink_p_value(x, log_y, sigma, fit)
+    fit = _best_s_curve_fit(model, x, log_y, sigma)
+    params = _physical(fit.x)
+    p_value = _no_kink_p_value(model, x, log_y, sigma, fit)
     _require_kink(p_value, x, log_y)
-    _require_both_sides(x, f_th, units)
-    steepest = _steepest(x, *params)
+    threshold = params[model.threshold_index]
+    _require_both_sides(x, threshold, units)
+    steepest = _steepest(model, x, params)
     _require_turnover(x, steepest, units)
     # the fit vector holds log10 of every parameter: propagate to linear units
     scale = np.log(10) * np.array(params)
     errors = [float(e) for e in scale * _covariance_errors(fit, x.size, y_err is not None)]
-    details = {
-        "a": a,
-        "a_err": errors[0],
-        "c": c,
-        "c_err": errors[1],
-        "f_sat": f_sat,
-        "f_sat_err": errors[2],
-        "b": b,
-        "b_err": errors[3],
-        "beta": beta,
-        "beta_err": errors[5],
-        "steepest_fluence": steepest,
-        "p_value_no_kink": p_value,
-        "reduced_chi2": float(2 * fit.cost / (x.size - fit.x.size)),
-    }
-    error = errors[4]
+    details: dict[str, Any] = {}
+    for i, name in enumerate(model.names):
+        if i != model.threshold_index:
+            details[name], details[f"{name}_err"] = params[i], errors[i]
+    details["steepest_fluence"] = steepest
+    details["p_value_no_kink"] = p_value
+    details["reduced_chi2"] = float(2 * fit.cost / (x.size - fit.x.size))
+    error = errors[model.threshold_index]
     if n_bootstrap > 0:
+        refits = _bootstrap_refits(model, x, log_y, sigma, fit, n_bootstrap, seed)
         details["error_covariance"] = error
-        error = _bootstrap_error(x, log_y, sigma, fit, n_bootstrap, seed)
-    return ThresholdResult(f_th, error, units, "rate_equation", details)
+        details["beta_err_covariance"] = details["beta_err"]
+        error = float(np.std(refits[:, model.threshold_index], ddof=1))
+        details["beta_err"] = float(np.std(refits[:, model.beta_index], ddof=1))
+    return ThresholdResult(threshold, error, units, model.method, details)
 
 
 def threshold_linear(x, y, y_err=None, units: str = FLUENCE_UNITS) -> ThresholdResult:
@@ -276,13 +329,48 @@ def all_thresholds(
         failures["linewidth"] = "no linewidth (FWHM) values given"
     else:
         methods["linewidth"] = lambda: threshold_linewidth(x, fwhm, units=units)
+    results, why_not = run_methods(methods)
+    return results, {**failures, **why_not}
+
+
+def run_methods(
+    methods: dict[str, Callable[[], ThresholdResult]],
+) -> tuple[dict[str, ThresholdResult], dict[str, str]]:
+    """Run each method: ({name: result} for those that ran, {name: why not} for the others)."""
     results: dict[str, ThresholdResult] = {}
+    failures: dict[str, str] = {}
     for name, run in methods.items():
         try:
             results[name] = run()
         except ValueError as exc:
             failures[name] = str(exc)
     return results, failures
+
+
+def pairs_bootstrap(
+    method: Callable[[np.ndarray, np.ndarray], ThresholdResult],
+    x,
+    y,
+    n_bootstrap: int,
+    seed: int | None = 0,
+) -> list[ThresholdResult]:
+    """``method(x, y)`` refitted to the points resampled with replacement; resamples that the
+    method rejects (too few points on a side, no narrowing...) are left out.
+
+    Resampling pairs needs no model of the curve or of its noise, which suits the methods
+    that have none (two straight lines, the linewidth sigmoid); rows with NaN stay NaN and are
+    dropped by the method, as in the full fit.
+    """
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    rng = np.random.default_rng(seed)
+    refits = []
+    for _ in range(n_bootstrap):
+        pick = rng.integers(0, x.size, x.size)
+        try:
+            refits.append(method(x[pick], y[pick]))
+        except ValueError:
+            continue
+    return refits
 
 
 @dataclass(frozen=True)
@@ -321,81 +409,105 @@ def _curve(x, y, y_err, min_points: int, positive: bool = True):
 
 
 def _physical(theta: np.ndarray) -> tuple[float, ...]:
-    """(a, c, F_sat, b, F_th, beta) from the fit vector of their log10."""
+    """Model parameters in linear units from the fit vector of their log10."""
     return tuple(float(v) for v in 10 ** np.asarray(theta))
 
 
-def _rate_equation_residuals(theta, x, log_y, sigma):
-    model = np.log10(ase_curve(x, *_physical(theta)))
-    return (model - log_y) if sigma is None else (model - log_y) / sigma
+def _s_curve_residuals(theta, model: SCurveModel, x, log_y, sigma):
+    return _weighted(np.log10(model.curve(x, *_physical(theta))) - log_y, sigma)
 
 
-def _rate_equation_bounds(x: np.ndarray, log_y: np.ndarray) -> tuple[list[float], list[float]]:
-    """F_th may sit half a decade outside the data, so that a fit there is caught and explained;
-    amplitudes stay within 15 decades of the signal, which keeps every trial step finite."""
-    log_beta = np.log10(BETA_BOUNDS)
-    amp_lo, amp_hi = log_y.min() - AMPLITUDE_DECADES, log_y.max() + AMPLITUDE_DECADES
+_KIND_MARGIN_DECADES = {"saturation": 2.0, "threshold": 0.5}
+
+
+def _s_curve_bounds(
+    model: SCurveModel, x: np.ndarray, log_y: np.ndarray
+) -> tuple[list[float], list[float]]:
+    """Bounds of each log10 parameter by its kind (see :class:`SCurveModel`); amplitudes stay
+    within 15 decades of the signal, which keeps every trial step finite."""
     log_x = np.log10([x[0], x[-1]])
-    lower = [amp_lo, amp_lo, log_x[0] - 2, amp_lo, log_x[0] - 0.5, log_beta[0]]
-    upper = [amp_hi, amp_hi, log_x[1] + 2, amp_hi, log_x[1] + 0.5, log_beta[1]]
-    return lower, upper
+    by_kind = {
+        "amplitude": (log_y.min() - AMPLITUDE_DECADES, log_y.max() + AMPLITUDE_DECADES),
+        "beta": tuple(np.log10(BETA_BOUNDS)),
+    }
+    for kind, margin in _KIND_MARGIN_DECADES.items():
+        by_kind[kind] = (log_x[0] - margin, log_x[1] + margin)
+    lower, upper = zip(*(by_kind[kind] for kind in model.kinds), strict=True)
+    return list(lower), list(upper)
 
 
-def _fit_from(x, log_y, sigma, theta0):
-    bounds = _rate_equation_bounds(x, log_y)
+def _fit_from(model: SCurveModel, x, log_y, sigma, theta0):
+    bounds = _s_curve_bounds(model, x, log_y)
     theta0 = np.clip(theta0, np.add(bounds[0], 1e-9), np.subtract(bounds[1], 1e-9))
     return least_squares(
-        _rate_equation_residuals,
+        _s_curve_residuals,
         theta0,
         bounds=bounds,
-        args=(x, log_y, sigma),
+        args=(model, x, log_y, sigma),
         x_scale="jac",
         max_nfev=MAX_NFEV,
     )
 
 
-def _starts(x: np.ndarray, log_y: np.ndarray) -> list[np.ndarray]:
-    """Starts at two thresholds below the steepest measured log-log slope and two betas, with
-    F_sat at the review's gain threshold (<N> = 1.4 at F_th) and the exciton term set by the
-    faintest points, where P(n>=1) is still linear in fluence."""
-    log_x, inverse = np.unique(np.log10(x), return_inverse=True)
+def _starts(model: SCurveModel, x: np.ndarray, log_y: np.ndarray) -> list[np.ndarray]:
+    """Starts at two thresholds below the steepest measured log-log slope (a Gaussian spot is
+    steepest near 1.5 F_th) and two betas; the model completes each from the data."""
+    levels, inverse = np.unique(x, return_inverse=True)
     mean_log_y = np.bincount(inverse, log_y) / np.bincount(inverse)
-    kink = 10 ** log_x[int(np.argmax(np.gradient(mean_log_y, log_x)))]
-    top_y = 10 ** mean_log_y[-1]
-    starts = []
-    for f_th in kink * np.array([0.5, 0.9]):
-        f_sat = f_th / 1.4
-        a = float(np.median(10 ** mean_log_y[:3] / spontaneous_curve(10 ** log_x[:3], 1, 0, f_sat)))
-        excess = max(top_y - spontaneous_curve(x[-1], a, 0.5 * a, f_sat)[0], 0.5 * top_y)
-        for beta in (1e-3, 3e-2):
-            top = ase_curve(x[-1], 0.0, 0.0, f_sat, 1.0, f_th, beta)[0]
-            theta = np.log10([a, 0.5 * a, f_sat, excess / top, f_th, beta])
-            starts.append(theta)
-    return starts
+    kink = levels[int(np.argmax(np.gradient(mean_log_y, np.log10(levels))))]
+    return [
+        np.log10(model.start(levels, 10**mean_log_y, f_th, beta))
+        for f_th in kink * np.array([0.5, 0.9])
+        for beta in (1e-3, 3e-2)
+    ]
 
 
-def _best_rate_equation_fit(x, log_y, sigma):
-    fits = [_fit_from(x, log_y, sigma, theta0) for theta0 in _starts(x, log_y)]
+def _best_s_curve_fit(model: SCurveModel, x, log_y, sigma):
+    fits = [_fit_from(model, x, log_y, sigma, theta0) for theta0 in _starts(model, x, log_y)]
     return min(fits, key=lambda fit: fit.cost)
 
 
-def _no_kink_p_value(x, log_y, sigma, fit) -> float:
-    """The larger p-value of two F-tests: the S-curve against a single power law, and against
-    spontaneous emission alone (Poisson saturation bends a curve too, but never upward)."""
+def _no_kink_p_value(model: SCurveModel, x, log_y, sigma, fit) -> float:
+    """The largest p-value of F-tests of the S-curve against a single power law and against
+    the model's own curves without a kink."""
     log_x = np.log10(x)
     weights = None if sigma is None else 1 / sigma
     line = np.polyval(np.polyfit(log_x, log_y, 1, w=weights), log_x)
-    p_line = _f_test(_weighted(line - log_y, sigma), 2, fit, x.size)
-    theta = fit.x[:3]
+    nulls = [(_weighted(line - log_y, sigma), 2), *model.extra_nulls(x, log_y, sigma, fit)]
+    return max(_f_test(residuals, n_params, fit, x.size) for residuals, n_params in nulls)
+
+
+def _ase_start(levels: np.ndarray, level_y: np.ndarray, f_th: float, beta: float) -> list[float]:
+    """F_sat at the review's gain threshold (<N> = 1.4 at F_th), the exciton term set by the
+    faintest points (where P(n>=1) is still linear in fluence), b by the excess at the top."""
+    f_sat = f_th / 1.4
+    a = float(np.median(level_y[:3] / spontaneous_curve(levels[:3], 1, 0, f_sat)))
+    top_y = level_y[-1]
+    excess = max(top_y - spontaneous_curve(levels[-1], a, 0.5 * a, f_sat)[0], 0.5 * top_y)
+    top = ase_curve(levels[-1], 0.0, 0.0, f_sat, 1.0, f_th, beta)[0]
+    return [a, 0.5 * a, f_sat, excess / top, f_th, beta]
+
+
+def _spontaneous_null(x, log_y, sigma, fit) -> list[tuple[np.ndarray, int]]:
+    """Spontaneous emission alone: Poisson saturation bends a curve too, but never upward."""
     spont = least_squares(
         lambda t: _weighted(np.log10(spontaneous_curve(x, *10**t)) - log_y, sigma),
-        theta,
-        bounds=[b[:3] for b in _rate_equation_bounds(x, log_y)],
+        fit.x[:3],
+        bounds=[b[:3] for b in _s_curve_bounds(ASE_MODEL, x, log_y)],
         x_scale="jac",
         max_nfev=MAX_NFEV,
     )
-    p_spont = _f_test(spont.fun, 3, fit, x.size)
-    return max(p_line, p_spont)
+    return [(spont.fun, 3)]
+
+
+ASE_MODEL = SCurveModel(
+    method="rate_equation",
+    curve=ase_curve,
+    names=("a", "c", "f_sat", "b", "f_th", "beta"),
+    kinds=("amplitude", "amplitude", "saturation", "amplitude", "threshold", "beta"),
+    start=_ase_start,
+    extra_nulls=_spontaneous_null,
+)
 
 
 def _weighted(residuals: np.ndarray, sigma) -> np.ndarray:
@@ -419,7 +531,7 @@ def _require_kink(p_value: float, x: np.ndarray, log_y: np.ndarray) -> None:
             0
         ]
         where = "downward" if low_slope > SUPERLINEAR_SLOPE else "upward"
-        raise ValueError(
+        raise NoThresholdError(
             f"no threshold: a power law or spontaneous emission alone fits as well as the "
             f"S-curve (F-test p = {p_value:.2g}); extend the fluence range {where}"
         )
@@ -438,10 +550,10 @@ def _require_both_sides(x: np.ndarray, f_th: float, units: str) -> None:
         )
 
 
-def _steepest(x: np.ndarray, *params: float) -> float:
+def _steepest(model: SCurveModel, x: np.ndarray, params: tuple[float, ...]) -> float:
     """Fluence of the fitted curve's steepest log-log slope (searched up to 3x the range)."""
     grid = np.geomspace(x[0], 3 * x[-1], 600)
-    log_model = np.log(ase_curve(grid, *params))
+    log_model = np.log(model.curve(grid, *params))
     return float(grid[np.argmax(np.gradient(log_model, np.log(grid)))])
 
 
@@ -467,16 +579,23 @@ def _covariance_errors(fit, n_points: int, absolute: bool) -> np.ndarray:
     return errors
 
 
-def _bootstrap_error(x, log_y, sigma, fit, n_bootstrap: int, seed: int | None) -> float:
-    """Scatter of F_th over refits to the best model plus resampled log residuals."""
+def _bootstrap_refits(
+    model: SCurveModel, x, log_y, sigma, fit, n_bootstrap: int, seed: int | None
+) -> np.ndarray:
+    """Parameters (linear units, one row per refit) of refits to the best curve plus resampled
+    log residuals; with ``sigma`` the residuals are resampled as multiples of each point's
+    error, so a noisy faint point does not lend its scatter to a precise bright one. The
+    residuals are inflated by sqrt(n / (n - p)): a fit leaves less scatter than the noise."""
     rng = np.random.default_rng(seed)
-    model = np.log10(ase_curve(x, *_physical(fit.x)))
-    residuals = log_y - model
-    f_th = [
-        10 ** _fit_from(x, model + rng.choice(residuals, x.size), sigma, fit.x).x[4]
+    best = np.log10(model.curve(x, *_physical(fit.x)))
+    scale = np.ones_like(best) if sigma is None else sigma
+    inflate = np.sqrt(x.size / max(x.size - fit.x.size, 1))
+    normalised = (log_y - best) / scale * inflate
+    refits = [
+        _fit_from(model, x, best + rng.choice(normalised, x.size) * scale, sigma, fit.x).x
         for _ in range(n_bootstrap)
     ]
-    return float(np.std(f_th, ddof=1))
+    return 10 ** np.array(refits)
 
 
 def _line_fit(x: np.ndarray, y: np.ndarray, y_err: np.ndarray, absolute: bool) -> _Line:
