@@ -45,6 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--seed", type=int, default=None, help="seed of the simulated bench")
 
+    resume = sub.add_parser(
+        "resume", help="finish an unfinished run file, or a recipe from the run it was in"
+    )
+    resume.add_argument("file", type=Path, help="a run's .h5 file or a RECIPE.toml")
+
     inspect = sub.add_parser("inspect", help="show a run file's metadata and analysis")
     inspect.add_argument("file", type=Path)
     inspect.add_argument("--json", action="store_true", help="one JSON object on stdout")
@@ -61,6 +66,16 @@ def build_parser() -> argparse.ArgumentParser:
     procedures = sub.add_parser("procedures", help="list procedures and their parameters")
     procedures.add_argument("name", nargs="?", help="show one procedure's parameters")
     sub.add_parser("drivers", help="list instrument drivers")
+
+    gui = sub.add_parser("gui", help="the desktop application")
+    gui.add_argument("--station", default=None, help="built-in station name or TOML file")
+    gui.add_argument(
+        "--screenshot",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="run a short simulated scan, save the main window as PNG, and exit",
+    )
     return parser
 
 
@@ -102,19 +117,38 @@ def _run(args: argparse.Namespace) -> int:
         **parse_assignments(args.assignments),
     )
     print(_summary(result.outcome, result.path, result.station))
-    status = result.outcome.status
-    if status == "completed":
+    return _exit_code(result.outcome.status)
+
+
+def _exit_code(status: str) -> int:
+    """A run that stopped early on purpose (a dose limit) did its job: exit 0."""
+    if status in ("completed", "stopped"):
         return EXIT_OK
     return EXIT_ABORTED if status == "aborted" else EXIT_FAILED
 
 
+def _resume(args: argparse.Namespace) -> int:
+    from qslab.api import resume_run
+    from qslab.engine.progress import ProgressBar
+
+    if args.file.suffix == ".toml":
+        return _recipe(args.file, resume=True)
+    result = resume_run(args.file, subscribers=[ProgressBar()])
+    print(_summary(result.outcome, result.path, result.station))
+    return _exit_code(result.outcome.status)
+
+
 def _run_recipe(args: argparse.Namespace) -> int:
+    if args.assignments or args.station != "sim":
+        raise ValidationError("usage", "a recipe names its own station and parameters")
+    return _recipe(Path(args.procedure), resume=False)
+
+
+def _recipe(path: Path, resume: bool) -> int:
     from qslab.engine.progress import ProgressBar
     from qslab.recipe import load_recipe, run_recipe
 
-    if args.assignments or args.station != "sim":
-        raise ValidationError("usage", "a recipe names its own station and parameters")
-    recipe = load_recipe(Path(args.procedure))
+    recipe = load_recipe(path)
     total = len(recipe.runs)
     print(f"recipe: {total} runs on station {recipe.station}, all checked")
 
@@ -122,13 +156,19 @@ def _run_recipe(args: argparse.Namespace) -> int:
         label = ", ".join(f"{k}={v}" for k, v in run.sample.items())
         print(f"[{index + 1}/{total}] {run.procedure} {label}".rstrip(), flush=True)
 
-    results = run_recipe(recipe, subscribers=[ProgressBar()], announce=announce)
+    results = run_recipe(recipe, subscribers=[ProgressBar()], announce=announce, resume=resume)
     for result in results:
         print(_summary(result.outcome, result.path, result.station))
-    statuses = [r.outcome.status for r in results]
-    if len(results) == total and all(s == "completed" for s in statuses):
-        return EXIT_OK
-    return EXIT_ABORTED if "aborted" in statuses else EXIT_FAILED
+    codes = {_exit_code(r.outcome.status) for r in results}
+    if recipe.journal_path.exists() and not _journal_finished(recipe):
+        codes.add(EXIT_FAILED)
+    return EXIT_ABORTED if EXIT_ABORTED in codes else max(codes, default=EXIT_OK)
+
+
+def _journal_finished(recipe) -> bool:
+    runs = json.loads(recipe.journal_path.read_text())["runs"]
+    done = ("completed", "stopped")
+    return all(runs.get(str(i), {}).get("status") in done for i in range(len(recipe.runs)))
 
 
 def _summary(outcome, path, station) -> str:
@@ -235,14 +275,22 @@ def _drivers(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _gui(args: argparse.Namespace) -> int:
+    from qslab.gui.app import main as gui_main
+
+    return gui_main(station=args.station, screenshot=args.screenshot)
+
+
 COMMANDS = {
     "run": _run,
+    "resume": _resume,
     "inspect": _inspect,
     "check": _check,
     "g2": _g2,
     "stations": _stations,
     "procedures": _procedures,
     "drivers": _drivers,
+    "gui": _gui,
 }
 
 

@@ -29,3 +29,8 @@ class DeviceError(QslabError):
 
 class RunAborted(QslabError):
     """Raised inside a procedure when the run was asked to stop (Ctrl-C, SIGTERM, API)."""
+
+
+class PumpLost(QslabError):
+    """The beam was open but (almost) no pump light reached the energy meter: an interlock,
+    a laser that switched itself off, or something in the beam path."""

@@ -19,18 +19,24 @@
 Every run of the expanded recipe is built and its parameters checked against the station
 before the first one starts; a mistake is one message naming ``run[i].<field>``. Runs go in
 order, one HDF5 file each; Ctrl-C stops the recipe after the run it interrupts.
+
+A journal beside the runs (``<out>/<recipe>.journal.json``) records each run's uid and status
+as it starts and ends, so that ``qslab resume RECIPE.toml`` after a crash skips the runs that
+finished, completes the one that was interrupted in its own file, and goes on from there.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
+import os
 import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qslab.api import RunResult, run_procedure
+from qslab.api import RunResult, resume_run, run_procedure
 from qslab.errors import ValidationError
 from qslab.procedures import procedure_class
 from qslab.station import open_station
@@ -54,6 +60,11 @@ class Recipe:
     seed: int | None
     on_failure: str
     runs: tuple[PlannedRun, ...]
+    path: Path = Path("recipe.toml")
+
+    @property
+    def journal_path(self) -> Path:
+        return self.out / f"{self.path.stem}.journal.json"
 
 
 def load_recipe(path: Path) -> Recipe:
@@ -93,7 +104,8 @@ def load_recipe(path: Path) -> Recipe:
     finally:
         built.shutdown()
     out = Path(data.get("out", "runs"))
-    return Recipe(station, out if out.is_absolute() else folder / out, seed, on_failure, runs)
+    out = out if out.is_absolute() else folder / out
+    return Recipe(station, out, seed, on_failure, runs, Path(path))
 
 
 def _expand(index: int, table: dict[str, Any]) -> list[PlannedRun]:
@@ -124,23 +136,77 @@ def run_recipe(
     recipe: Recipe,
     subscribers: Iterable[Any] = (),
     announce: Callable[[int, PlannedRun], None] | None = None,
+    resume: bool = False,
 ) -> list[RunResult]:
-    """Run in order; stop after an aborted run, and after a failed one unless told to go on."""
+    """Run in order; stop after an aborted run, and after a failed one unless told to go on.
+
+    With ``resume``, runs the journal lists as finished are skipped and an unfinished one is
+    completed in its own file; the results are those of the runs taken now.
+    """
+    journal = _Journal(recipe.journal_path, fresh=not resume)
     results = []
     for index, run in enumerate(recipe.runs):
+        entry = journal.runs.get(str(index), {})
+        if entry.get("status") in ("completed", "stopped"):
+            continue
         if announce:
             announce(index, run)
-        result = run_procedure(
-            run.procedure,
-            station=recipe.station,
-            out=recipe.out,
-            seed=None if recipe.seed is None else recipe.seed + index,
-            subscribers=subscribers,
-            sample=run.sample,
-            **run.parameters,
-        )
+        previous = _run_file(recipe.out, entry.get("uid", ""))
+        record = journal.recorder(index, entry.get("uid") if previous else None)
+        if previous is not None:
+            result = resume_run(previous, subscribers=[*subscribers, record])
+        else:
+            result = run_procedure(
+                run.procedure,
+                station=recipe.station,
+                out=recipe.out,
+                seed=None if recipe.seed is None else recipe.seed + index,
+                subscribers=[*subscribers, record],
+                sample=run.sample,
+                **run.parameters,
+            )
         results.append(result)
         status = result.outcome.status
         if status == "aborted" or (status == "failed" and recipe.on_failure == "stop"):
             break
     return results
+
+
+def _run_file(out: Path, uid: str) -> Path | None:
+    """The file of the run with this uid, if it was started and can be resumed."""
+    if not uid:
+        return None
+    return next(iter(sorted(out.glob(f"*_{uid[:8]}.h5"))), None)
+
+
+class _Journal:
+    """Which run of the recipe is where: {index: {uid, status}}, rewritten atomically."""
+
+    def __init__(self, path: Path, fresh: bool) -> None:
+        self.path = path
+        self.runs: dict[str, dict[str, str]] = {}
+        if not fresh and path.exists():
+            try:
+                self.runs = json.loads(path.read_text())["runs"]
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise ValidationError(str(path), f"unreadable recipe journal: {exc}") from None
+
+    def recorder(self, index: int, uid: str | None) -> Callable[[str, dict], None]:
+        """A subscriber noting run ``index``'s start and end; ``uid`` is that of the file
+        being resumed (a resumed session's own uid is not the file's)."""
+
+        def record(name: str, doc: dict) -> None:
+            if name == "start":
+                self.runs[str(index)] = {"uid": uid or doc["uid"], "status": "running"}
+                self._save()
+            elif name == "stop":
+                self.runs[str(index)]["status"] = doc["status"]
+                self._save()
+
+        return record
+
+    def _save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text(json.dumps({"runs": self.runs}, indent=1))
+        os.replace(tmp, self.path)

@@ -20,9 +20,12 @@ import numpy as np
 
 from qslab.analysis import fluence as fl
 from qslab.analysis.calibration import FluenceCalibration, fit_calibration
+from qslab.engine.suspenders import SuspenderConfig, suspender_config
 from qslab.errors import QslabError, ValidationError
 from qslab.instruments.registry import DriverSpec, driver
-from qslab.sim.bench import LaserState, VirtualBench
+from qslab.sim.bench import Detector, LaserState, VirtualBench
+from qslab.sim.cavity import CAVITIES, CavityDesign, design
+from qslab.sim.faults import FaultScript, ScriptedFault, scripted_faults
 from qslab.sim.sample import QSFilm
 
 log = logging.getLogger(__name__)
@@ -37,7 +40,7 @@ ROLES = (
     "tcspc",
 )
 SAFE_ORDER = ("shutter", "laser", *ROLES[2:])
-TABLES = (*ROLES, "beam", "calibration", "limits", "sample", "bench")
+TABLES = (*ROLES, "beam", "calibration", "limits", "sample", "bench", "suspenders", "faults")
 TOP_KEYS = ("name", "description", "base")
 SIM = "sim"
 SAFE_ATTEMPTS = 2
@@ -79,6 +82,8 @@ class StationConfig:
     sample: dict[str, Any]
     bench: dict[str, Any]
     description: str = ""
+    suspenders: SuspenderConfig = SuspenderConfig()
+    faults: tuple[ScriptedFault, ...] = ()
 
     @property
     def fluence_calibration(self) -> FluenceCalibration | None:
@@ -179,7 +184,7 @@ def load_station(spec: str | Path = SIM, seed: int | None = None) -> StationConf
             raise ValidationError(
                 f"station.{key}", f"unknown table; a station has {', '.join(TABLES)}"
             )
-        if not isinstance(value, dict):
+        if not isinstance(value, dict) and key != "faults":
             raise ValidationError(f"station.{key}", "must be a table ([name] section)")
     folder = Path(source).parent
     roles = {role: _role(role, data[role], folder) for role in ROLES if role in data}
@@ -196,6 +201,8 @@ def load_station(spec: str | Path = SIM, seed: int | None = None) -> StationConf
         limits=_limits(data.get("limits", {})),
         sample=_sample(data.get("sample", {})),
         bench=bench,
+        suspenders=suspender_config(data.get("suspenders", {})),
+        faults=scripted_faults(data.get("faults", []), roles),
     )
 
 
@@ -304,8 +311,11 @@ def _calibration_run(name: Any, folder: Path, where: str) -> tuple[FluenceCalibr
 
 def _limits(table: dict) -> dict[str, Any]:
     where = "station.limits"
-    _only(table, ("max_fluence_uJ_cm2",), where)
-    return {"max_fluence_uJ_cm2": _number(table, "max_fluence_uJ_cm2", where, None)}
+    _only(table, ("max_fluence_uJ_cm2", "max_dose_J_cm2"), where)
+    out = {"max_fluence_uJ_cm2": _number(table, "max_fluence_uJ_cm2", where, None)}
+    if "max_dose_J_cm2" in table:
+        out["max_dose_J_cm2"] = _number(table, "max_dose_J_cm2", where, None)
+    return out
 
 
 def _sample(table: dict) -> dict[str, Any]:
@@ -321,22 +331,61 @@ def _sample(table: dict) -> dict[str, Any]:
     return out
 
 
+BENCH_KEYS = (
+    "realtime",
+    "pulse_energy_nJ",
+    "energy_jitter",
+    "seed",
+    "nd_od_error",
+    "resolution_nm",
+    "cavity",
+)
+CAVITY_PREFIX = "cavity_"
+
+
 def _bench(table: dict) -> dict[str, Any]:
     where = "station.bench"
-    _only(table, ("realtime", "pulse_energy_nJ", "energy_jitter", "seed", "nd_od_error"), where)
+    kind = table.get("cavity")
+    if kind is not None and (not isinstance(kind, str) or kind not in CAVITIES):
+        raise ValidationError(f"{where}.cavity", f"{kind!r} is not one of {', '.join(CAVITIES)}")
+    cavity_keys = tuple(CAVITY_PREFIX + k for k in CAVITIES[kind].parameters()) if kind else ()
+    for key in table:
+        if key.startswith(CAVITY_PREFIX) and key not in cavity_keys:
+            known = ", ".join(cavity_keys) if kind else 'none without a "cavity" key'
+            raise ValidationError(f"{where}.{key}", f"unknown key; cavity keys: {known}")
+    _only(table, BENCH_KEYS + cavity_keys, where)
     realtime = table.get("realtime", True)
     if not isinstance(realtime, bool):
         raise ValidationError(f"{where}.realtime", f"expected true or false, got {realtime!r}")
     seed = table.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise ValidationError(f"{where}.seed", f"expected an integer, got {seed!r}")
+    resolution = _number(table, "resolution_nm", where, 0.0, positive=False)
+    if resolution < 0:
+        raise ValidationError(f"{where}.resolution_nm", f"must be 0 or more, got {resolution!r}")
     return {
         "realtime": realtime,
         "pulse_energy_nJ": _number(table, "pulse_energy_nJ", where, 12.0),
         "energy_jitter": _number(table, "energy_jitter", where, 0.02, positive=False),
         "nd_od_error": _number(table, "nd_od_error", where, 0.0, positive=False),
+        "resolution_nm": resolution,
         "seed": seed,
+        "cavity": _cavity(table, kind, where) if kind else None,
     }
+
+
+def _cavity(table: dict, kind: str, where: str) -> CavityDesign:
+    """The ``cavity_<parameter>`` keys of a [bench] table as a cavity design of ``kind``."""
+    parameters = {}
+    for name, default in CAVITIES[kind].parameters().items():
+        key = CAVITY_PREFIX + name
+        value = _number(table, key, where, default)
+        if isinstance(default, int) and value != int(value):
+            raise ValidationError(f"{where}.{key}", f"expected a whole number, got {value!r}")
+        parameters[name] = type(default)(value)
+    if parameters["beta"] > 1.0:
+        raise ValidationError(f"{where}.{CAVITY_PREFIX}beta", "a fraction <= 1")
+    return design(kind, **parameters)
 
 
 # -- the live station ----------------------------------------------------------------------
@@ -360,6 +409,7 @@ class Station:
     bench: VirtualBench | None = None
     simulators: dict[str, Any] = field(default_factory=dict)
     devices: dict[str, Any] = field(default_factory=dict)
+    fault_script: FaultScript | None = None
 
     def __post_init__(self) -> None:
         cfg = self.config
@@ -372,13 +422,27 @@ class Station:
                 laser=LaserState(
                     pulse_energy_j=b["pulse_energy_nJ"] * 1e-9, energy_jitter=b["energy_jitter"]
                 ),
+                detector=Detector(resolution_nm=b["resolution_nm"]),
                 seed=b["seed"],
                 realtime=b["realtime"],
                 nd_od_error=b["nd_od_error"],
+                cavity_design=b["cavity"],
             )
             for role, rc in cfg.roles.items():
                 if rc.simulated:
                     self.simulators[role] = rc.spec.simulator(self.bench, rc.options)
+            if cfg.faults:
+                self.fault_script = FaultScript(cfg.faults, self.bench, self.simulators)
+
+    def before_point(self, index: int) -> None:
+        """Hook run before each point is measured: scripted faults are armed here."""
+        if self.fault_script is not None:
+            self.fault_script.before_point(index)
+
+    def after_pause(self) -> None:
+        """Hook run when a paused run goes on: scripted transient faults are cleared."""
+        if self.fault_script is not None:
+            self.fault_script.after_pause()
 
     @classmethod
     def empty(cls, name: str = "empty") -> Station:
@@ -510,6 +574,7 @@ class Station:
                     "realtime": self.config.bench["realtime"],
                     "pulse_energy_nJ": self.config.bench["pulse_energy_nJ"],
                     "energy_jitter": self.config.bench["energy_jitter"],
+                    **self.bench.truth_record(),
                 },
             }
         return out

@@ -3,7 +3,8 @@
 Modelled on bluesky's event model, trimmed to what a measurement needs. Documents are plain
 dicts so that any subscriber, in any thread, can read them without importing qslab types:
 
-``start``       uid, time, procedure, qslab_version, parameters {name: {value, units}},
+``start``       uid, time, procedure, qslab_version, station_source, seed,
+                parameters {name: {value, units}},
                 station {role: {driver, resource, identity, settings}}, sample {..},
                 calibration {..}, environment {..}
 ``descriptor``  run_uid, data_keys {name: {shape, dtype, units, description}},
@@ -12,7 +13,13 @@ dicts so that any subscriber, in any thread, can read them without importing qsl
 ``event``       run_uid, seq_num (1, 2, ...), time, data {name: value}
 ``progress``    run_uid, done, total, message, optional live {..} for live plots (not stored)
 ``analysis``    run_uid, results {name: {value, error, units, method, ...}}
-``stop``        run_uid, time, status (completed|aborted|failed), reason, num_events
+``pause``       run_uid, time, reason: the run is suspended, the station safe
+``resume``      run_uid, time, reason (that of the pause it ends)
+``stop``        run_uid, time, status (completed|stopped|aborted|failed), reason, num_events
+
+``stopped`` is a run that ended early on purpose (a sample-protection limit): its points and
+analysis are valid. Every point taken through ``RunContext.point`` carries ``point`` (its index
+in the plan), ``retake`` (taken again after a pause) and ``dose`` (the spot's cumulative dose).
 """
 
 from __future__ import annotations
@@ -25,8 +32,8 @@ from typing import Any
 Document = dict[str, Any]
 Subscriber = Callable[[str, Document], None]
 
-DOCUMENT_NAMES = ("start", "descriptor", "event", "progress", "analysis", "stop")
-RUN_STATUSES = ("running", "completed", "aborted", "failed")
+DOCUMENT_NAMES = ("start", "descriptor", "event", "progress", "analysis", "pause", "resume", "stop")
+RUN_STATUSES = ("running", "completed", "stopped", "aborted", "failed")
 
 
 def new_uid() -> str:
@@ -41,8 +48,14 @@ def start_document(
     calibration: dict[str, Any],
     environment: dict[str, Any],
     qslab_version: str,
+    station_source: str = "",
+    seed: int | None = None,
 ) -> Document:
+    """``station_source`` (a built-in name or a station file) and the bench's ``seed`` are what
+    ``qslab resume`` needs to open the same station again."""
     return {
+        "station_source": station_source,
+        "seed": -1 if seed is None else seed,
         "uid": new_uid(),
         "time": time.time(),
         "procedure": procedure,
@@ -58,3 +71,11 @@ def start_document(
 def data_key(shape: tuple[int, ...], dtype: str, units: str, description: str) -> dict[str, Any]:
     """Schema of one per-point quantity; ``shape`` is per point (``()`` for a scalar)."""
     return {"shape": list(shape), "dtype": dtype, "units": units, "description": description}
+
+
+POINT_KEYS = {
+    "point": data_key((), "int64", "", "index of the point in the procedure's plan"),
+    "retake": data_key((), "bool", "", "taken again after the run was paused"),
+    "dose": data_key((), "float64", "J/cm^2", "cumulative peak dose on this sample spot"),
+}
+"""Added by the engine to every run's schema."""

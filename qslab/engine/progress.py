@@ -20,10 +20,14 @@ class ProgressBar:
         self._last_decile = -1
 
     def __call__(self, name: str, doc: Document) -> None:
-        if name == "start":
+        if name == "start":  # one bar may serve the runs of a recipe in turn
             self._t0 = time.monotonic()
+            self._last_decile = -1
         elif name == "progress":
             self._draw(doc["done"], doc["total"], doc.get("message", ""))
+        elif name == "pause":
+            self.stream.write(f"\npaused: {doc.get('reason', '')}\n")
+            self.stream.flush()
         elif name == "stop" and self.tty:
             self.stream.write("\n")
             self.stream.flush()

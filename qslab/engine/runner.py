@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -27,8 +28,10 @@ import numpy as np
 
 from qslab import __version__
 from qslab.engine import documents as docs
-from qslab.engine.documents import Document, Subscriber
-from qslab.errors import RunAborted
+from qslab.engine.documents import POINT_KEYS, Document, Subscriber
+from qslab.engine.dose import DoseLedger
+from qslab.engine.suspenders import PointChecks, SuspenderConfig
+from qslab.errors import DeviceError, PumpLost, QslabError, RunAborted
 from qslab.procedures.base import Procedure
 from qslab.station import SAMPLE_TEXT_KEYS, Station
 
@@ -68,17 +71,39 @@ class RunOutcome:
 
 
 class RunContext:
-    """What a running procedure uses to report and to learn that it must stop."""
+    """What a running procedure uses to report, to take its points, and to learn that it must
+    stop. Procedures take each point of their plan through :meth:`point`, which is where the
+    engine pauses, retakes, skips points already in a resumed file, and keeps the dose."""
 
-    def __init__(self, emit, abort_event: threading.Event, bench=None, side_file=None) -> None:
+    def __init__(
+        self,
+        emit,
+        abort_event: threading.Event,
+        bench=None,
+        side_file=None,
+        engine: RunEngine | None = None,
+        station: Station | None = None,
+        procedure: Procedure | None = None,
+    ) -> None:
         self._emit = emit
         self._abort = abort_event
         self._side_file = side_file
+        self._engine = engine
+        self._station = station
+        self._procedure = procedure
         self.run_uid = ""
         self.num_events = 0
         self.analysis: dict[str, dict[str, Any]] = {}
         self.abort_reason = ""
         self.bench = bench
+        self.taken: list[dict[str, Any]] = []
+        """Data of every point kept so far (plan order), including those of a resumed file."""
+        self.stopped_early = ""
+        """Why the plan ended before its last point (a sample-protection limit), or ""."""
+        self.completed: dict[int, dict[str, Any]] = {}
+        self.checks = PointChecks(SuspenderConfig())
+        self.dose: DoseLedger | None = None
+        self.pauses: list[dict[str, Any]] = []
 
     def side_file(self, suffix: str):
         """A path beside the run's file for data that has a format of its own (raw time tags
@@ -98,7 +123,12 @@ class RunContext:
     ) -> None:
         self._emit(
             "descriptor",
-            {"run_uid": self.run_uid, "data_keys": data_keys, "constants": constants, "plot": plot},
+            {
+                "run_uid": self.run_uid,
+                "data_keys": {**data_keys, **POINT_KEYS},
+                "constants": constants,
+                "plot": plot,
+            },
         )
 
     def event(self, data: dict[str, Any]) -> None:
@@ -112,6 +142,96 @@ class RunContext:
                 "data": data,
             },
         )
+
+    def point(
+        self,
+        index: int,
+        measure: Callable[[], dict[str, Any]],
+        fluence_uj_cm2: float = 0.0,
+        pulses: float = 0.0,
+    ) -> dict[str, Any] | None:
+        """Take point ``index`` of the plan with ``measure`` and store it.
+
+        Returns the point's data, or None when the plan must end here (the spot's dose limit
+        would be exceeded: :attr:`stopped_early` says so). ``fluence_uj_cm2`` and ``pulses``
+        are the point's planned peak fluence on the sample (0 when the sample is out of the
+        beam) and the pulses that will reach it; the dose booked uses the fluence measured
+        (``data["fluence"]``) when there is one.
+        A point already in a resumed file is returned from there without measuring.
+        """
+        if index in self.completed:
+            data = self.completed[index]
+            self.taken.append(data)
+            self.checks.accept(data)
+            return data
+        self.check_abort()
+        planned = fluence_uj_cm2 * 1e-6 * pulses
+        if self.dose is not None and not self.dose.allows(planned):
+            self.stopped_early = (
+                f"dose limit: point {index + 1} would bring spot {self.dose.spot!r} to "
+                f"{self.dose.total + planned:.4g} J/cm^2, above "
+                f"station.limits.max_dose_J_cm2 = {self.dose.limit:g}"
+            )
+            return None
+        if self._engine is not None and self._engine.pause_requested:
+            self._suspend(self._engine.pause_reason, wait_for_resume=True)
+        config = self.checks.config
+        retakes = 0
+        if self._station is not None:
+            self._station.before_point(index)
+        while True:
+            error = None
+            try:
+                data = measure()
+                reason = self.checks.trip(data)
+            except (DeviceError, PumpLost) as exc:
+                if not config.suspends(exc):
+                    raise
+                reason, error = _describe(exc), exc
+            if not reason:
+                break
+            if retakes >= config.max_retakes:
+                raise QslabError(f"point {index + 1} could not be taken: {reason}")
+            retakes += 1
+            self._suspend(
+                reason,
+                wait_for_resume=config.on_trip == "pause",
+                reconnect=isinstance(error, DeviceError),
+            )
+        data = {**data, "point": index, "retake": retakes > 0}
+        if self.dose is not None:
+            on_sample = float(data.get("fluence", fluence_uj_cm2)) if fluence_uj_cm2 > 0 else 0.0
+            self.dose.add(on_sample * 1e-6 * pulses)
+            data["dose"] = self.dose.total
+        self.event(data)
+        self.taken.append(data)
+        self.checks.accept(data)
+        return data
+
+    def column(self, name: str) -> np.ndarray:
+        """One quantity over every point kept, for the final analysis."""
+        return np.array([d[name] for d in self.taken])
+
+    def _suspend(self, reason: str, wait_for_resume: bool, reconnect: bool = False) -> None:
+        """Safe state, wait, (reconnect,) re-arm the pump: the run goes on from here."""
+        engine, station = self._engine, self._station
+        log.warning("run paused: %s", reason)
+        record = {"run_uid": self.run_uid, "time": time.time(), "reason": reason}
+        self.pauses.append(record)
+        self._emit("pause", record)
+        if station is not None:
+            station.make_safe()
+        if engine is not None:
+            engine.wait_while_paused(None if wait_for_resume else self.checks.config.wait_s)
+        self.check_abort()
+        if station is not None:
+            station.after_pause()
+        if reconnect and station is not None:
+            station.close()
+            station.connect()
+        self._emit("resume", {"run_uid": self.run_uid, "time": time.time(), "reason": reason})
+        if self._procedure is not None:
+            self._procedure.after_pause()
 
     def progress(self, done: int, total: int, message: str = "", **live: Any) -> None:
         """Where the run is; ``live`` carries what a live plot shows between points (the
@@ -138,8 +258,15 @@ class RunEngine:
         self._subscribers: list[tuple[Subscriber, bool]] = []
         self._abort = threading.Event()
         self._reason = ""
+        self._pause = threading.Event()
+        self._resume = threading.Event()
+        self.pause_reason = ""
         self.side_file = None
         """Optional ``suffix -> Path`` for files written beside the run's (set by the caller)."""
+        self.dose_ledger: DoseLedger | None = None
+        """The sample spot's dose ledger (set by the caller that knows the run folder)."""
+        self.completed: list[dict[str, Any]] = []
+        """Points already in the file being resumed; they are not measured again."""
 
     def subscribe(self, subscriber: Subscriber, critical: bool = False) -> None:
         self._subscribers.append((subscriber, critical))
@@ -149,6 +276,31 @@ class RunEngine:
         if not self._abort.is_set():
             self._reason = reason
             self._abort.set()
+
+    def pause(self, reason: str = "paused by request") -> None:
+        """Pause at the next point boundary: the station is made safe until :meth:`resume`."""
+        self.pause_reason = reason
+        self._resume.clear()
+        self._pause.set()
+
+    def resume(self) -> None:
+        """End a pause (or cut short a suspender's wait); safe from any thread."""
+        self._pause.clear()
+        self._resume.set()
+
+    @property
+    def pause_requested(self) -> bool:
+        return self._pause.is_set()
+
+    def wait_while_paused(self, timeout: float | None) -> None:
+        """Block the run until resumed, aborted, or ``timeout`` seconds (None: no limit)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._abort.is_set() and not self._resume.is_set():
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            self._resume.wait(0.05)
+        self._pause.clear()
+        self._resume.clear()
 
     def _emit(self, name: str, doc: Document) -> None:
         for sub, critical in list(self._subscribers):
@@ -200,7 +352,13 @@ class RunEngine:
             signal.signal(signal.SIGTERM, previous)
 
     def _run_worker(self, procedure: Procedure, station: Station) -> RunOutcome:
-        ctx = RunContext(self._emit, self._abort, station.bench, self.side_file)
+        ctx = RunContext(
+            self._emit, self._abort, station.bench, self.side_file, self, station, procedure
+        )
+        ctx.checks = PointChecks(station.config.suspenders)
+        ctx.dose = self.dose_ledger
+        ctx.completed = {int(d["point"]): d for d in self.completed}
+        ctx.num_events = len(self.completed)  # a resumed file's events keep counting on
         status, reason, started = "failed", "", False
         try:
             station.connect()
@@ -212,13 +370,16 @@ class RunEngine:
                 calibration=dict(station.config.calibration),
                 environment=environment(),
                 qslab_version=__version__,
+                station_source=station.config.source.removeprefix("builtin:"),
+                seed=station.config.bench.get("seed"),
             )
             ctx.run_uid = start["uid"]
             self._emit("start", start)
             started = True
             procedure.run(ctx)
             ctx.check_abort()
-            status = "completed"
+            status = "stopped" if ctx.stopped_early else "completed"
+            reason = ctx.stopped_early
         except RunAborted:
             status, reason = "aborted", self._reason or "aborted"
         except Exception as exc:
@@ -230,7 +391,7 @@ class RunEngine:
                 reason = "; ".join(
                     filter(None, [reason, "safe state incomplete: " + "; ".join(failures)])
                 )
-                status = "failed" if status == "completed" else status
+                status = "failed" if status in ("completed", "stopped") else status
             station.close()
         if started:
             stop = {

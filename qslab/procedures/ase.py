@@ -105,99 +105,106 @@ class ASESeries(Procedure):
     # -- acquisition ---------------------------------------------------------------------------
     def run(self, ctx) -> None:
         st, v = self.station, self.values
-        laser, attenuator = st["laser"], st["attenuator"]
-        meter, spectrometer = st["energy_meter"], st["spectrometer"]
-        shutter = st.beam_shutter
-        cfg = st.config
+        spectrometer = st["spectrometer"]
         self._ctx = ctx
         self._dark: dict[float, np.ndarray] = {}
 
         self.prepare_pump()
-        pump_nm = laser.wavelength_nm
+        self._pump_nm = st["laser"].wavelength_nm
         wavelengths = np.asarray(spectrometer.wavelengths_nm, dtype=float)
+        self._wavelengths = wavelengths
         lo, hi = spectrometer.exposure_limits_s
         self._min_exposure = lo
-        exposure = v["exposure_s"]
-        if not lo <= exposure <= hi:
+        self._exposure = v["exposure_s"]
+        if not lo <= self._exposure <= hi:
             raise ValidationError(
                 "parameters.exposure_s",
-                f"{exposure} s is outside this spectrometer's range {lo:g}..{hi:g} s",
+                f"{self._exposure} s is outside this spectrometer's range {lo:g}..{hi:g} s",
             )
-        npix = wavelengths.size
         ctx.descriptor(
-            data_keys=self._data_keys(npix),
+            data_keys=self._data_keys(wavelengths.size),
             constants={
                 "wavelength": {"value": wavelengths, "units": "nm", "description": "pixel axis"},
-                "pump_wavelength": {"value": pump_nm, "units": "nm", "description": "at sample"},
+                "pump_wavelength": {
+                    "value": self._pump_nm,
+                    "units": "nm",
+                    "description": "at sample",
+                },
             },
             plot={"signal": "integrated_emission", "axes": ["fluence"]},
         )
-
         targets = self.fluence_targets()
-        full = self.full_fluence()
-        calibration = cfg.fluence_calibration
-        w0 = cfg.w0_cm
-        definition = cfg.beam["fluence_definition"]
-        per_meter = cfg.calibration["sample_per_meter"]
-        sigma = cfg.sample["cross_section_cm2"]
-        limit = cfg.limits["max_fluence_uJ_cm2"]
-        kept = {"fluence": [], "integrated": [], "fwhm": [], "spectra": []}
-
+        rate = st["laser"].repetition_rate_hz
         for index, target in enumerate(targets):
-            ctx.check_abort()
             ctx.progress(index, len(targets), f"{target:.3g} uJ/cm^2")
-            shutter.close_shutter()
-            wanted = target / full
-            transmission = attenuator.set_transmission(
-                calibration.setting_for(wanted) if calibration else wanted
-            )
-            shutter.open_shutter()
-            try:
-                energies = meter.read_energies(v["energy_samples"]) * per_meter
-                fluences = fl.fluence_uj_cm2(energies, w0, definition)
-                if float(np.mean(fluences)) > limit:
-                    raise QslabError(
-                        f"measured fluence {np.mean(fluences):.3g} uJ/cm^2 exceeds the station "
-                        f"limit {limit:g}: check station.calibration.full_pulse_energy_nJ"
-                    )
-                raw, exposure, retaken, saturated = self._spectrum(exposure)
-            finally:
-                shutter.close_shutter()
-            counts = raw - self._dark.get(exposure, 0.0) if v["background"] else raw
-            rate = counts / exposure
-            fluence = float(np.mean(fluences))
-            point = {
-                "fluence": fluence,
-                "fluence_target": float(target),
-                "fluence_std": float(np.std(fluences)),
-                "pulse_energy": float(np.mean(energies)) * 1e9,
-                "pulse_energy_std": float(np.std(energies)) * 1e9,
-                "mean_excitation": float(fl.mean_excitation(fluence, pump_nm, sigma)),
-                "transmission": float(transmission),
-                "exposure": exposure,
-                "retaken": retaken,
-                "saturated": saturated,
-                "peak_counts": float(np.max(raw)),
-                "integrated_emission": float(np.sum(rate)),
-                "peak_wavelength": sp.peak_wavelength(wavelengths, rate),
-                "fwhm": sp.fwhm_nm(wavelengths, rate),
-                "spectrum": rate,
-            }
-            ctx.event(point)
-            kept["fluence"].append(fluence)
-            kept["integrated"].append(point["integrated_emission"])
-            kept["fwhm"].append(point["fwhm"])
-            kept["spectra"].append(rate)
-        ctx.progress(len(targets), len(targets), "analysing")
+            pulses = v["energy_samples"] + rate * self._exposure * v["averages"]
+            if ctx.point(index, lambda t=target: self._measure(t), target, pulses) is None:
+                break
+        ctx.progress(len(ctx.taken), len(targets), "analysing")
+        if not ctx.taken:
+            return
         ctx.results(
             analyse_ase(
-                np.array(kept["fluence"]),
-                np.array(kept["integrated"]),
-                np.array(kept["fwhm"]),
+                ctx.column("fluence"),
+                ctx.column("integrated_emission"),
+                ctx.column("fwhm"),
                 wavelengths,
-                np.array(kept["spectra"]),
+                ctx.column("spectrum"),
             )
         )
+
+    def after_pause(self) -> None:
+        """A pause may have cleared what made the spectra saturate: start again from the
+        exposure asked for."""
+        super().after_pause()
+        self._exposure = self.values["exposure_s"]
+
+    def _measure(self, target: float) -> dict[str, Any]:
+        """One fluence: attenuator with the beam blocked, then energies and spectra."""
+        st, v, cfg = self.station, self.values, self.station.config
+        shutter = st.beam_shutter
+        calibration = cfg.fluence_calibration
+        limit = cfg.limits["max_fluence_uJ_cm2"]
+        shutter.close_shutter()
+        wanted = target / self.full_fluence()
+        transmission = st["attenuator"].set_transmission(
+            calibration.setting_for(wanted) if calibration else wanted
+        )
+        shutter.open_shutter()
+        try:
+            energies = self.read_pulse_energies(transmission)
+            fluences = fl.fluence_uj_cm2(energies, cfg.w0_cm, cfg.beam["fluence_definition"])
+            if float(np.mean(fluences)) > limit:
+                raise QslabError(
+                    f"measured fluence {np.mean(fluences):.3g} uJ/cm^2 exceeds the station "
+                    f"limit {limit:g}: check station.calibration.full_pulse_energy_nJ"
+                )
+            raw, self._exposure, retaken, saturated = self._spectrum(self._exposure)
+        finally:
+            shutter.close_shutter()
+        exposure, wavelengths = self._exposure, self._wavelengths
+        counts = raw - self._dark.get(exposure, 0.0) if v["background"] else raw
+        rate = counts / exposure
+        fluence = float(np.mean(fluences))
+        return {
+            "fluence": fluence,
+            "fluence_target": float(target),
+            "fluence_std": float(np.std(fluences)),
+            "pulse_energy": float(np.mean(energies)) * 1e9,
+            "pulse_energy_std": float(np.std(energies)) * 1e9,
+            "mean_excitation": float(
+                fl.mean_excitation(fluence, self._pump_nm, cfg.sample["cross_section_cm2"])
+            ),
+            "transmission": float(transmission),
+            "exposure": exposure,
+            "retaken": retaken,
+            "saturated": saturated,
+            "peak_counts": float(np.max(raw)),
+            "integrated_emission": float(np.sum(rate)),
+            "peak_wavelength": sp.peak_wavelength(wavelengths, rate),
+            "fwhm": sp.fwhm_nm(wavelengths, rate),
+            "spectrum": rate,
+        }
 
     def _spectrum(self, exposure: float) -> tuple[np.ndarray, float, bool, bool]:
         """Averaged raw spectrum, retaken shorter while it saturates; dark frames as needed."""

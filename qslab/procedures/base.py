@@ -10,7 +10,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import numpy as np
+
+from qslab.errors import PumpLost
 from qslab.procedures.parameters import Parameter, resolve
+
+PUMP_LOST_FRACTION = 0.01
+"""Below this fraction of the expected pulse energy, the pump is taken as lost, not dim."""
 
 if TYPE_CHECKING:
     from qslab.engine.runner import RunContext
@@ -56,6 +62,30 @@ class Procedure(ABC):
             laser.open_shutter()
         if "energy_meter" in station.devices:
             station["energy_meter"].configure(laser.wavelength_nm, laser.repetition_rate_hz)
+
+    def read_pulse_energies(self, transmission: float) -> np.ndarray:
+        """``energy_samples`` pulse energies at the sample (J), read with the beam open.
+
+        Raises :class:`PumpLost` when almost nothing arrives: a point taken without pump light
+        would be stored as a valid point at zero fluence.
+        """
+        cfg = self.station.config
+        energies = self.station["energy_meter"].read_energies(self.values["energy_samples"])
+        energies = energies * cfg.calibration["sample_per_meter"]
+        expected = cfg.calibration["full_pulse_energy_nJ"] * 1e-9 * transmission
+        mean = float(np.mean(energies))
+        if not mean >= PUMP_LOST_FRACTION * expected:
+            raise PumpLost(
+                f"the energy meter reads {mean * 1e9:.3g} nJ with the beam open where "
+                f"{expected * 1e9:.3g} nJ was expected: is the laser off or interlocked, or "
+                "the beam blocked?"
+            )
+        return energies
+
+    def after_pause(self) -> None:
+        """Called when a paused run goes on: the pause left the station safe (beam blocked,
+        attenuator densest, maybe the laser off), so the pump is prepared again."""
+        self.prepare_pump()
 
     @abstractmethod
     def run(self, ctx: RunContext) -> None:

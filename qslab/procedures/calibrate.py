@@ -63,8 +63,7 @@ class FluenceCalibrationScan(Procedure):
 
     def run(self, ctx) -> None:
         st, v = self.station, self.values
-        attenuator, meter = st["attenuator"], st["energy_meter"]
-        shutter = st.beam_shutter
+        attenuator = st["attenuator"]
         cfg = st.config
         self.prepare_pump()
         ctx.descriptor(
@@ -81,44 +80,40 @@ class FluenceCalibrationScan(Procedure):
         limit = cfg.limits["max_fluence_uJ_cm2"]
         definition = cfg.beam["fluence_definition"]
         settings = self.settings_to_measure(attenuator.transmissions())
-        taken: list[tuple[float, float, float]] = []
         stopped = ""
         for index, target in enumerate(settings):
-            ctx.check_abort()
             ctx.progress(index, len(settings), f"T = {target:.3g}")
-            if taken and v["sample_in_beam"]:
-                last_t, last_e, _ = taken[-1]
-                predicted = fl.fluence_uj_cm2(
-                    last_e * 1e-9 * target / last_t, cfg.w0_cm, definition
+            predicted = float(
+                fl.fluence_uj_cm2(
+                    cfg.calibration["full_pulse_energy_nJ"] * 1e-9 * target, cfg.w0_cm, definition
                 )
-                if predicted > limit:
+            )
+            if ctx.taken:
+                last = ctx.taken[-1]
+                predicted = float(
+                    fl.fluence_uj_cm2(
+                        last["pulse_energy"] * 1e-9 * target / last["nominal_transmission"],
+                        cfg.w0_cm,
+                        definition,
+                    )
+                )
+                if v["sample_in_beam"] and predicted > limit:
                     stopped = (
                         f"stopped before T = {target:.3g}: predicted {predicted:.3g} uJ/cm^2 "
                         f"exceeds the station limit {limit:g}"
                     )
                     break
-            shutter.close_shutter()
-            nominal = attenuator.set_transmission(target)
-            shutter.open_shutter()
-            try:
-                energies = meter.read_energies(v["energy_samples"]) * 1e9
-            finally:
-                shutter.close_shutter()
-            energies = energies * cfg.calibration["sample_per_meter"]
-            mean = float(np.mean(energies))
-            err = float(np.std(energies, ddof=1) / np.sqrt(energies.size))
-            taken.append((float(nominal), mean, err))
-            ctx.event(
-                {
-                    "nominal_transmission": float(nominal),
-                    "pulse_energy": mean,
-                    "pulse_energy_err": err,
-                    "pulse_energy_std": float(np.std(energies, ddof=1)),
-                    "fluence": float(fl.fluence_uj_cm2(mean * 1e-9, cfg.w0_cm, definition)),
-                }
+            on_sample = predicted if v["sample_in_beam"] else 0.0
+            taken = ctx.point(
+                index, lambda t=target: self._measure(t), on_sample, v["energy_samples"]
             )
-        ctx.progress(len(settings), len(settings), "fitting")
-        nominal, energy, error = (np.array(column) for column in zip(*taken, strict=True))
+            if taken is None:
+                break
+        ctx.progress(len(ctx.taken), len(settings), "fitting")
+        nominal, energy, error = (
+            ctx.column(name)
+            for name in ("nominal_transmission", "pulse_energy", "pulse_energy_err")
+        )
         calibration = fit_calibration(nominal, energy, error, v["od_tolerance"])
         full = calibration.full_pulse_energy_nj
         full_err = calibration.full_pulse_energy_err_nj
@@ -150,3 +145,23 @@ class FluenceCalibrationScan(Procedure):
                 "plane and the sample out of the beam (--set sample_in_beam=false)"
             )
         ctx.results(results)
+
+    def _measure(self, target: float) -> dict[str, float]:
+        st, cfg = self.station, self.station.config
+        shutter = st.beam_shutter
+        shutter.close_shutter()
+        nominal = st["attenuator"].set_transmission(target)
+        shutter.open_shutter()
+        try:
+            energies = self.read_pulse_energies(nominal) * 1e9
+        finally:
+            shutter.close_shutter()
+        mean = float(np.mean(energies))
+        definition = cfg.beam["fluence_definition"]
+        return {
+            "nominal_transmission": float(nominal),
+            "pulse_energy": mean,
+            "pulse_energy_err": float(np.std(energies, ddof=1) / np.sqrt(energies.size)),
+            "pulse_energy_std": float(np.std(energies, ddof=1)),
+            "fluence": float(fl.fluence_uj_cm2(mean * 1e-9, cfg.w0_cm, definition)),
+        }

@@ -70,13 +70,7 @@ class G2Series(Procedure):
     def run(self, ctx) -> None:
         st, v = self.station, self.values
         cfg = st.config
-        laser, attenuator, meter, tcspc = (
-            st["laser"],
-            st["attenuator"],
-            st["energy_meter"],
-            st["tcspc"],
-        )
-        shutter = st.beam_shutter
+        laser, tcspc = st["laser"], st["tcspc"]
         self.prepare_pump()
         a, b = (int(c) for c in v["channels"])
         tcspc.configure((a, b), {})
@@ -89,10 +83,11 @@ class G2Series(Procedure):
                 cfg.beam["fluence_definition"],
             )
         )
-        calibration = cfg.fluence_calibration
         ctx.descriptor(
             data_keys={
                 "fluence": data_key((), "float64", "uJ/cm^2", "pump fluence measured"),
+                "pulse_energy": data_key((), "float64", "nJ", "mean pulse energy at the sample"),
+                "transmission": data_key((), "float64", "", "nominal attenuator transmission"),
                 "mean_excitation": data_key((), "float64", "", "<N> per QS at the beam centre"),
                 "g2_zero": data_key((), "float64", "", "g2(0) from pulse-index pairs"),
                 "g2_zero_error": data_key((), "float64", "", "1-sigma Poisson error"),
@@ -100,6 +95,7 @@ class G2Series(Procedure):
                 "g2_zero_corrected_error": data_key((), "float64", "", "1-sigma error"),
                 "rho": data_key((), "float64", "", "signal fraction S/(S+B), both detectors"),
                 "acquisition": data_key((), "float64", "s", "time tags taken"),
+                "count_rate": data_key((), "float64", "counts/s", "both detectors together"),
                 "photons_a": data_key((), "int64", "counts", f"photons on channel {a}"),
                 "photons_b": data_key((), "int64", "counts", f"photons on channel {b}"),
                 "pulse_pairs": data_key((2 * periods + 1,), "int64", "pairs", "k = -K..K"),
@@ -110,58 +106,70 @@ class G2Series(Procedure):
             },
             plot={"signal": "g2_zero", "axes": ["mean_excitation"]},
         )
-        dark = self._dark_rates(tcspc, (a, b))
+        self._dark = self._dark_rates(tcspc, (a, b))
         self._photon_file = ctx.side_file(".photons.h5")
         self._photon_writer = None
         self._pump_nm = pump_nm
-        n_values, g2_values, g2_errors = [], [], []
+        self._full = full
+        fluences = sorted(v["fluences"])
+        rate = laser.repetition_rate_hz
         try:
-            for index, target in enumerate(sorted(v["fluences"])):
-                ctx.check_abort()
-                shutter.close_shutter()
-                wanted = target / full
-                attenuator.set_transmission(
-                    calibration.setting_for(wanted) if calibration else wanted
-                )
-                shutter.open_shutter()
-                try:
-                    energies = meter.read_energies(v["energy_samples"])
-                    energies = energies * cfg.calibration["sample_per_meter"]
-                    fluence = float(
-                        np.mean(
-                            fl.fluence_uj_cm2(energies, cfg.w0_cm, cfg.beam["fluence_definition"])
-                        )
-                    )
-                    result, seconds = self._acquire(ctx, tcspc, (a, b), index, fluence)
-                finally:
-                    shutter.close_shutter()
-                n = float(fl.mean_excitation(fluence, pump_nm, cfg.sample["cross_section_cm2"]))
-                g2 = g2_of(result)
-                rho = _signal_fraction(result.photons, seconds, dark)
-                corrected = background_corrected(g2, rho) if np.isfinite(g2["value"]) else g2
-                ctx.event(
-                    {
-                        "fluence": fluence,
-                        "mean_excitation": n,
-                        "g2_zero": g2["value"],
-                        "g2_zero_error": g2["error"],
-                        "g2_zero_corrected": corrected["value"],
-                        "g2_zero_corrected_error": corrected["error"],
-                        "rho": rho,
-                        "acquisition": seconds,
-                        "photons_a": result.photons[0],
-                        "photons_b": result.photons[1],
-                        "pulse_pairs": result.pulse_pairs,
-                    }
-                )
-                if np.isfinite(corrected["value"]):
-                    n_values.append(n)
-                    g2_values.append(corrected["value"])
-                    g2_errors.append(corrected["error"])
+            for index, target in enumerate(fluences):
+                measure = lambda i=index, t=target: self._measure(ctx, i, t)  # noqa: E731
+                if ctx.point(index, measure, target, rate * v["acquisition_s"]) is None:
+                    break
         finally:
             if self._photon_writer is not None:
                 self._photon_writer.close()
-        ctx.results(self._analysis(n_values, g2_values, g2_errors))
+        usable = [d for d in ctx.taken if np.isfinite(d["g2_zero_corrected"])]
+        ctx.results(
+            self._analysis(
+                [d["mean_excitation"] for d in usable],
+                [d["g2_zero_corrected"] for d in usable],
+                [d["g2_zero_corrected_error"] for d in usable],
+            )
+        )
+
+    def _measure(self, ctx, index: int, target: float) -> dict:
+        """One fluence: beam set with the shutter closed, pulse energies, then time tags."""
+        st, v, cfg = self.station, self.values, self.station.config
+        shutter = st.beam_shutter
+        channels = tuple(int(c) for c in v["channels"])
+        calibration = cfg.fluence_calibration
+        shutter.close_shutter()
+        wanted = target / self._full
+        transmission = st["attenuator"].set_transmission(
+            calibration.setting_for(wanted) if calibration else wanted
+        )
+        shutter.open_shutter()
+        try:
+            energies = self.read_pulse_energies(transmission)
+            fluence = float(
+                np.mean(fl.fluence_uj_cm2(energies, cfg.w0_cm, cfg.beam["fluence_definition"]))
+            )
+            result, seconds = self._acquire(ctx, st["tcspc"], channels, index, fluence)
+        finally:
+            shutter.close_shutter()
+        n = float(fl.mean_excitation(fluence, self._pump_nm, cfg.sample["cross_section_cm2"]))
+        g2 = g2_of(result)
+        rho = _signal_fraction(result.photons, seconds, self._dark)
+        corrected = background_corrected(g2, rho) if np.isfinite(g2["value"]) else g2
+        return {
+            "fluence": fluence,
+            "pulse_energy": float(np.mean(energies)) * 1e9,
+            "transmission": float(transmission),
+            "mean_excitation": n,
+            "g2_zero": g2["value"],
+            "g2_zero_error": g2["error"],
+            "g2_zero_corrected": corrected["value"],
+            "g2_zero_corrected_error": corrected["error"],
+            "rho": rho,
+            "acquisition": seconds,
+            "count_rate": sum(result.photons) / seconds if seconds > 0 else 0.0,
+            "photons_a": result.photons[0],
+            "photons_b": result.photons[1],
+            "pulse_pairs": result.pulse_pairs,
+        }
 
     def _dark_rates(self, tcspc, channels) -> tuple[float, float]:
         """Counts per second on each detector with the beam blocked (dark counts, stray

@@ -83,6 +83,20 @@ class RunRecord:
     data: dict[str, Column] = field(default_factory=dict)
     plot: dict[str, Any] = field(default_factory=dict)
     note: str = ""
+    station_source: str = ""
+    seed: int | None = None
+    pauses: list[dict[str, Any]] = field(default_factory=list)
+    """Each pause and resume of the run: event, time, after_point, reason."""
+    resumes: list[dict[str, Any]] = field(default_factory=list)
+    """Each ``qslab resume`` session: time, points_before, previous_status, previous_error."""
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Every completed point as {data key: value}, in file order (what resume starts from)."""
+        columns = {name: c.read() for name, c in self.data.items() if c.per_point}
+        return [
+            {name: _row_value(values[i]) for name, values in columns.items()}
+            for i in range(self.points)
+        ]
 
     def summary_json(self) -> dict[str, Any]:
         """One JSON-ready object (NaN and infinities as null) for ``qslab inspect --json``."""
@@ -109,6 +123,8 @@ class RunRecord:
                     for name, c in self.data.items()
                 },
                 "plot": self.plot,
+                "pauses": self.pauses,
+                "resumes": self.resumes,
             }
         )
 
@@ -144,7 +160,13 @@ def format_run(record: RunRecord) -> str:
                 "run": record.uid,
                 "started": _display_time(record.start_time),
                 "ended": _display_time(record.end_time) + _duration(record),
-                "points": str(record.points),
+                "points": str(record.points)
+                + (f" ({len(record.resumes)} resumed)" if record.resumes else "")
+                + (
+                    f", {sum(p['event'] == 'pause' for p in record.pauses)} pauses"
+                    if record.pauses
+                    else ""
+                ),
                 "sample": ", ".join(f"{k}={_format_value(v)}" for k, v in record.sample.items()),
             }
         ),
@@ -217,7 +239,26 @@ def _record(path: Path, entry: h5py.Group) -> RunRecord:
         analysis={name: _result(dataset) for name, dataset in _items(entry.get("analysis"))},
         data={name: _trimmed(c, points) for name, c in columns.items()},
         plot={} if data is None else _plot(data),
+        station_source=_station_attr(entry, "source", ""),
+        seed=_seed(entry),
+        pauses=[json.loads(line) for line in str(attrs.get("pauses", "")).splitlines() if line],
+        resumes=json.loads(attrs.get("resumes", "[]")),
     )
+
+
+def _row_value(value: Any) -> Any:
+    """One point's value: arrays stay numpy arrays, scalars become Python ones."""
+    return value if isinstance(value, np.ndarray) else _plain(value)
+
+
+def _station_attr(entry: h5py.Group, name: str, default: Any) -> Any:
+    station = entry.get("station")
+    return _plain(station.attrs.get(name, default)) if isinstance(station, h5py.Group) else default
+
+
+def _seed(entry: h5py.Group) -> int | None:
+    seed = _station_attr(entry, "seed", -1)
+    return None if not isinstance(seed, int) or seed < 0 else seed
 
 
 def _writer_state(attrs: dict[str, Any], points: int) -> tuple[str, str, str]:

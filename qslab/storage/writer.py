@@ -49,7 +49,7 @@ from qslab.errors import QslabError
 
 log = logging.getLogger(__name__)
 
-FINAL_STATUSES = ("completed", "aborted", "failed")
+FINAL_STATUSES = ("completed", "stopped", "aborted", "failed")
 CHUNK_BYTES = 64 * 1024
 # Every flush rewrites each dataset's partly filled chunk, so scalar columns get small chunks.
 MAX_CHUNK_ROWS = 1024
@@ -71,6 +71,7 @@ class HDF5Writer:
     def __init__(self, directory: Path, filename: str | None = None) -> None:
         self.directory = Path(directory)
         self.filename = filename
+        self.resuming: tuple[str, str] | None = None
         self.path: Path | None = None
         self._file: h5py.File | None = None
         self._entry: h5py.Group | None = None
@@ -87,8 +88,18 @@ class HDF5Writer:
             "descriptor": self._descriptor,
             "event": self._event,
             "analysis": self._analysis,
+            "pause": lambda doc: self._log_pause("pause", doc),
+            "resume": lambda doc: self._log_pause("resume", doc),
             "stop": self._stop,
         }
+
+    @classmethod
+    def resume(cls, path: Path, status: str, error: str) -> HDF5Writer:
+        """A writer that continues an unfinished run's file: its points stay, new ones follow.
+        ``status`` and ``error`` are the run's as read (``interrupted`` for a killed writer)."""
+        writer = cls(Path(path).parent, Path(path).name)
+        writer.resuming = (status, error)
+        return writer
 
     def __call__(self, name: str, doc: Document) -> None:
         handler = self._handlers.get(name)
@@ -142,6 +153,9 @@ class HDF5Writer:
         if self._file is not None:
             raise QslabError(f"{self.path}: a second start document; one writer stores one run")
         self._uid = doc["uid"]
+        if self.resuming:
+            self._reopen(doc)
+            return
         self.directory.mkdir(parents=True, exist_ok=True)
         self.path = self.directory / (self.filename or _default_filename(doc))
         try:
@@ -189,11 +203,46 @@ class HDF5Writer:
         _write_tree(_group(entry, "sample", "NXsample"), doc.get("sample", {}))
         _write_tree(_group(entry, "calibration"), doc.get("calibration", {}))
         _write_tree(_group(entry, "environment"), doc.get("environment", {}))
+        station.attrs.update(source=doc.get("station_source", ""), seed=doc.get("seed", -1))
+        self._file.flush()
+
+    def _reopen(self, doc: Document) -> None:
+        """Continue the file: status back to running, this process as its writer, and a note
+        of the session in ``/entry/resumes``; parameters and metadata stay those of the run."""
+        self.path = self.directory / self.filename
+        try:
+            self._file = h5py.File(self.path, "r+", locking=False)
+        except OSError as exc:
+            raise QslabError(f"{self.path}: cannot be reopened to resume: {exc}") from None
+        entry = self._entry = self._file["entry"]
+        self._points = int(entry.attrs.get("points", 0))
+        resumes = json.loads(entry.attrs.get("resumes", "[]"))
+        resumes.append(
+            {
+                "time": _iso_time(doc["time"]),
+                "points_before": self._points,
+                "previous_status": self.resuming[0],
+                "previous_error": self.resuming[1],
+                "session_uid": self._uid,
+            }
+        )
+        entry.attrs.update(
+            status="running",
+            error="",
+            end_time="",
+            resumes=json.dumps(resumes),
+            writer_host=socket.gethostname(),
+            writer_pid=np.int64(os.getpid()),
+        )
+        self._points_attr = h5a.open(entry.id, b"points")
         self._file.flush()
 
     def _descriptor(self, doc: Document) -> None:
         if self._columns:
             raise QslabError(f"{self.path}: a second descriptor; a run has one schema")
+        if self.resuming:
+            self._reuse_columns(doc)
+            return
         data = _group(self._entry, "data", "NXdata")
         self._entry.attrs["default"] = "data"  # only once the group exists, for NeXus viewers
         keys = {
@@ -203,7 +252,7 @@ class HDF5Writer:
         shapes = {}
         for name, key in keys.items():
             try:
-                column = _Column(data, name, key)
+                column = _Column.create(data, name, key)
             except (TypeError, ValueError) as exc:
                 raise QslabError(f"{self.path}: data key {name!r}: {exc}") from None
             self._columns.append(column)
@@ -214,6 +263,33 @@ class HDF5Writer:
             shapes[name] = dataset.shape
         self._names = frozenset(keys)
         _plot_attrs(data, doc.get("plot") or {}, shapes, next(iter(doc["data_keys"]), "time"))
+        self._file.flush()
+
+    def _reuse_columns(self, doc: Document) -> None:
+        data = self._entry["data"]
+        keys = ["time", *doc["data_keys"]]
+        missing = [name for name in keys if name not in data]
+        if missing:
+            raise QslabError(
+                f"{self.path}: cannot resume: the procedure now stores {missing}, which the "
+                "file lacks (it was written by another qslab version)"
+            )
+        self._columns = [_Column(data[name]) for name in keys]
+        self._names = frozenset(keys)
+
+    def _log_pause(self, kind: str, doc: Document) -> None:
+        """Pauses and resumes go to ``/entry/pauses``, one JSON line each, as they happen."""
+        entry = self._entry
+        log_text = str(entry.attrs.get("pauses", ""))
+        line = json.dumps(
+            {
+                "event": kind,
+                "time": _iso_time(doc.get("time", time.time())),
+                "after_point": self._points,
+                "reason": doc.get("reason", ""),
+            }
+        )
+        entry.attrs["pauses"] = f"{log_text}{line}\n"
         self._file.flush()
 
     def _event(self, doc: Document) -> None:
@@ -289,21 +365,28 @@ class _Column:
 
     __slots__ = ("name", "row_shape", "dtype", "_dsid", "_mtype", "_mspace", "_fspace", "_maxshape")
 
-    def __init__(self, group: h5py.Group, name: str, key: dict[str, Any]) -> None:
-        self.name = name
-        self.row_shape = tuple(int(n) for n in key.get("shape", ()))
-        self.dtype = _numpy_dtype(key.get("dtype", "float64"))
-        row_bytes = self.dtype.itemsize * math.prod(self.row_shape)
+    @classmethod
+    def create(cls, group: h5py.Group, name: str, key: dict[str, Any]) -> _Column:
+        row_shape = tuple(int(n) for n in key.get("shape", ()))
+        dtype = _numpy_dtype(key.get("dtype", "float64"))
+        row_bytes = dtype.itemsize * math.prod(row_shape)
         chunk_rows = max(1, min(MAX_CHUNK_ROWS, CHUNK_BYTES // max(row_bytes, 1)))
         dataset = group.create_dataset(
             name,
-            shape=(0, *self.row_shape),
-            maxshape=(None, *self.row_shape),
-            chunks=(chunk_rows, *self.row_shape),
-            dtype=self.dtype,
-            fillvalue=_fill_value(self.dtype),
+            shape=(0, *row_shape),
+            maxshape=(None, *row_shape),
+            chunks=(chunk_rows, *row_shape),
+            dtype=dtype,
+            fillvalue=_fill_value(dtype),
         )
         _label(dataset, name, key.get("units") or "", key.get("description") or "")
+        return cls(dataset)
+
+    def __init__(self, dataset: h5py.Dataset) -> None:
+        """A column over an existing per-point dataset (a new one, or a resumed file's)."""
+        self.name = dataset.name.rsplit("/", 1)[-1]
+        self.row_shape = tuple(dataset.shape[1:])
+        self.dtype = dataset.dtype
         self._dsid = dataset.id
         self._mtype = h5t.py_create(self.dtype)
         self._mspace = h5s.create_simple((1, *self.row_shape))

@@ -138,6 +138,7 @@ def simulator(bench: VirtualBench, options: dict[str, Any]) -> SimulatedSpectrom
 def connect(target: Any, options: dict[str, Any]) -> OceanSpectrometer:
     """The simulator as given, or the spectrometer with ``serial_number`` through seabreeze."""
     if isinstance(target, SimulatedSpectrometer):
+        target.open()  # as from_serial_number opens a real one (again, after a close)
         return OceanSpectrometer(target, target.resource_name)
     return OceanSpectrometer(_open_hardware(target, options["serial_number"]), target)
 

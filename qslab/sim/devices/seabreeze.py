@@ -64,6 +64,8 @@ class SimulatedSpectrometer(FaultSwitch):
         self._wavelengths = sum(c * index**i for i, c in enumerate(coefficients))
         self._integration_us = 10000
         self._open = True
+        self.connected = True
+        """False: the USB cable is out; every transfer fails until it is back."""
 
     # -- seabreeze.spectrometers.Spectrometer API ------------------------------------------
     def wavelengths(self) -> np.ndarray:
@@ -116,6 +118,12 @@ class SimulatedSpectrometer(FaultSwitch):
     def pixels(self) -> int:
         return self._wavelengths.size
 
+    def open(self) -> None:
+        """seabreeze's ``Spectrometer.open()``: a closed device can be opened again."""
+        if not self.connected:
+            raise SeaBreezeError("No device found")
+        self._open = True
+
     def close(self) -> None:
         self._open = False
 
@@ -123,6 +131,8 @@ class SimulatedSpectrometer(FaultSwitch):
     def _check_open(self) -> None:
         if not self._open:
             raise SeaBreezeError("Device not opened.")
+        if not self.connected:
+            raise SeaBreezeError("Data transfer error")
 
     def _masked(self, count: int, exposure_s: float) -> np.ndarray:
         """Counts of pixels that see no light: dark current, offset and read noise only."""

@@ -212,6 +212,8 @@ class SimulatedLibrary(FaultSwitch):
     HBT setup on its inputs, and the model, serial number and resource it reports."""
 
     model = serial = resource_name = ""
+    connected = True
+    """False: the counter's USB cable is out; every call into the library fails."""
 
     def __init__(self, bench: VirtualBench, setup: HBTSetup, model: str | None = None) -> None:
         self.bench = bench
@@ -272,6 +274,8 @@ class SimulatedSnAPILibrary(SimulatedLibrary):
 
     def dll(self, succeeded: bool = True) -> bool:
         """One call into the library: False, or OSError, when an error or timeout is set."""
+        if not self.connected:
+            raise OSError(errno.ENODEV, "USB device not found")
         if self.fault not in ("error", "timeout"):
             return succeeded
         if self.take_fault() == "timeout":
@@ -554,6 +558,8 @@ class SimulatedTimeTaggerLibrary(SimulatedLibrary):
 
     def call(self) -> str | None:
         """One call into the library: raises for an error or timeout fault."""
+        if not self.connected:
+            raise RuntimeError("The Time Tagger has been disconnected (USB error 'Failed').")
         fault = self.take_fault()
         if fault == "error":
             raise RuntimeError("The Time Tagger has been disconnected (USB error 'Failed').")
