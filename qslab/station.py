@@ -10,6 +10,7 @@ step that talks to hardware.
 from __future__ import annotations
 
 import logging
+import math
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -22,6 +23,7 @@ from qslab.analysis import fluence as fl
 from qslab.analysis.calibration import FluenceCalibration, fit_calibration
 from qslab.engine.suspenders import SuspenderConfig, suspender_config
 from qslab.errors import QslabError, ValidationError
+from qslab.instruments.guard import GuardedDevice, SafetyLatch
 from qslab.instruments.registry import DriverSpec, driver
 from qslab.sim.bench import Detector, LaserState, VirtualBench
 from qslab.sim.cavity import CAVITIES, CavityDesign, design
@@ -40,6 +42,8 @@ ROLES = (
     "tcspc",
 )
 SAFE_ORDER = ("shutter", "laser", *ROLES[2:])
+BEAM_ROLES = SAFE_ORDER[:2]
+"""What keeps the pump off the sample: made safe first, and at once on request."""
 TABLES = (*ROLES, "beam", "calibration", "limits", "sample", "bench", "suspenders", "faults")
 TOP_KEYS = ("name", "description", "base")
 SIM = "sim"
@@ -339,6 +343,7 @@ BENCH_KEYS = (
     "nd_od_error",
     "resolution_nm",
     "cavity",
+    "degradation_dose_J_cm2",
 )
 CAVITY_PREFIX = "cavity_"
 
@@ -369,6 +374,7 @@ def _bench(table: dict) -> dict[str, Any]:
         "energy_jitter": _number(table, "energy_jitter", where, 0.02, positive=False),
         "nd_od_error": _number(table, "nd_od_error", where, 0.0, positive=False),
         "resolution_nm": resolution,
+        "degradation_dose_J_cm2": _number(table, "degradation_dose_J_cm2", where, math.inf),
         "seed": seed,
         "cavity": _cavity(table, kind, where) if kind else None,
     }
@@ -410,6 +416,7 @@ class Station:
     simulators: dict[str, Any] = field(default_factory=dict)
     devices: dict[str, Any] = field(default_factory=dict)
     fault_script: FaultScript | None = None
+    latch: SafetyLatch = field(default_factory=SafetyLatch)
 
     def __post_init__(self) -> None:
         cfg = self.config
@@ -427,6 +434,7 @@ class Station:
                 realtime=b["realtime"],
                 nd_od_error=b["nd_od_error"],
                 cavity_design=b["cavity"],
+                degradation_dose_J_cm2=b["degradation_dose_J_cm2"],
             )
             for role, rc in cfg.roles.items():
                 if rc.simulated:
@@ -460,10 +468,13 @@ class Station:
             )
 
     def connect(self) -> None:
-        """Open every role's driver. On failure, whatever opened is made safe and closed."""
+        """Open every role's driver, each behind a :class:`GuardedDevice` (one lock per device
+        and the station's safety latch, released here). On failure, whatever opened is made
+        safe and closed."""
+        self.latch = SafetyLatch()
         try:
             for role in self.config.roles:
-                self.devices[role] = self._open(role)
+                self.devices[role] = GuardedDevice(self._open(role), self.latch)
         except Exception:
             self.make_safe()
             self.close()
@@ -507,12 +518,19 @@ class Station:
         """What blocks the pump: the station's shutter if it has one, else the laser's own."""
         return self.devices.get("shutter") or self.devices["laser"]
 
-    def make_safe(self) -> list[str]:
+    def block_beam_now(self, reason: str) -> list[str]:
+        """From any thread, during a run: latch the station safe (nothing reopens the beam
+        until it is connected again) and put the beam blocks in their safe state now; the rest
+        follows when the run ends. Returns the failures."""
+        self.latch.reason = reason
+        return self.make_safe(BEAM_ROLES)
+
+    def make_safe(self, roles: tuple[str, ...] = SAFE_ORDER) -> list[str]:
         """Every opened role to its safe state, beam blocks first. Returns the failures, never
         raises: one device failing must not stop the others from being made safe. Each device
         gets a second try, so that one garbled reply does not leave a shutter open."""
         failures = []
-        for role in SAFE_ORDER:
+        for role in roles:
             device = self.devices.get(role)
             if device is None:
                 continue

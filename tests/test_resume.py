@@ -160,3 +160,34 @@ def test_resume_names_a_file_that_is_not_a_run(tmp_path, capsys):
     assert cli.main(["resume", str(path)]) == 1
     assert "not an HDF5 file" in capsys.readouterr().err
     assert Path(path).read_bytes() == b"not hdf5"
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads the process state from /proc")
+def test_ctrl_z_pauses_with_the_station_safe_and_fg_resumes(tmp_path):
+    station = tmp_path / "fast.toml"
+    station.write_text(FAST)
+    out = tmp_path / "runs"
+    cmd = ["run", "ase", "--station", str(station), "--out", str(out), "--seed", "3"]
+    proc = _start(cmd + _settings(*PARAMS))
+    for line in proc.stderr:
+        if "uJ/cm^2" in line and int(line.split("]")[1].split("/")[0]) >= POINTS // 10:
+            break
+    proc.send_signal(signal.SIGTSTP)
+    for line in proc.stderr:
+        if "'fg' resumes the run" in line:
+            break
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{proc.pid}/stat").read_text().split(")")[1].split()[0] != "T":
+        assert time.monotonic() < deadline, "the process did not stop"
+        time.sleep(0.05)
+    (path,) = out.glob("*.h5")
+    paused = read_run(path)
+    assert paused.status == "running" and [p["event"] for p in paused.pauses] == ["pause"]
+    assert 0 < paused.points < POINTS
+    proc.send_signal(signal.SIGCONT)
+    stdout, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stdout
+    record = read_run(path)
+    assert record.status == "completed" and record.points == POINTS
+    assert [p["event"] for p in record.pauses] == ["pause", "resume"]
+    assert "Ctrl-Z" in record.pauses[0]["reason"]

@@ -208,3 +208,76 @@ def test_suspender_and_fault_mistakes_name_their_field(tmp_path, text, field):
     with pytest.raises(ValidationError) as info:
         load_station(write_station(tmp_path / "s.toml", text))
     assert info.value.field.startswith(field)
+
+
+def test_a_count_rate_collapse_pauses_a_g2_run_and_the_fluence_is_retaken(tmp_path):
+    station = tmp_path / "g2.toml"
+    station.write_text(
+        'base = "sim-g2"\n[bench]\nrealtime = false\n'
+        + SUSPENDERS.replace("min_count_rate_cps = 100", "min_count_rate_cps = 3000")
+        + fault("defocus", 2, extra="factor = 0.02\n")
+    )
+    result = run_procedure(
+        "g2",
+        station=station,
+        out=tmp_path,
+        fluences=[0.2, 0.4, 0.8],
+        acquisition_s=1,
+        dark_s=0.1,
+        energy_samples=3,
+    )
+    record = read_run(result.path)
+    assert record.status == "completed", record.error
+    assert record.data["retake"].read().tolist() == [False, True, False]
+    assert "count rate" in record.pauses[0]["reason"]
+    rate = record.data["count_rate"].read()
+    assert rate[1] > rate[0]  # the retaken point sees the emitter again
+
+
+def test_make_safe_now_blocks_the_beam_during_an_exposure_and_nothing_reopens_it(tmp_path):
+    from qslab.station import open_station
+
+    station = open_station(write_station(tmp_path / "rt.toml").with_name("rt.toml"), seed=1)
+    station.bench.realtime = True  # exposures take their time: the request lands inside one
+    bench = station.bench
+    seen_after: list[bool] = []
+    safe_at_return: list[bool] = []
+
+    class MakeSafeDuringExposure:
+        wants_engine = True
+
+        def __init__(self, engine):
+            self.engine = engine
+
+        def __call__(self, name, doc):
+            if name == "event" and doc["seq_num"] == 2:
+                threading.Thread(target=self.request, daemon=True).start()
+
+        def request(self):
+            while not bench.light_on_sample:  # wait for the next point's beam
+                threading.Event().wait(0.005)
+            threading.Event().wait(0.2)  # well inside its 1-s exposure
+            failures = self.engine.make_safe_now("Esc")
+            safe_at_return.append(not bench.light_on_sample and not failures)
+            watch = threading.Thread(target=self.watch, daemon=True)
+            watch.start()
+
+        def watch(self):
+            for _ in range(200):
+                seen_after.append(bench.light_on_sample)
+                threading.Event().wait(0.005)
+
+    result = run_procedure(
+        "ase",
+        station=station,
+        out=tmp_path,
+        points=6,
+        averages=1,
+        exposure_s=1.0,
+        background=False,
+        subscribers=[MakeSafeDuringExposure],
+    )
+    assert result.outcome.status == "aborted" and result.outcome.reason == "Esc"
+    assert safe_at_return == [True]
+    assert seen_after and not any(seen_after)
+    assert read_run(result.path).points == 2

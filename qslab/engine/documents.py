@@ -19,7 +19,8 @@ dicts so that any subscriber, in any thread, can read them without importing qsl
 
 ``stopped`` is a run that ended early on purpose (a sample-protection limit): its points and
 analysis are valid. Every point taken through ``RunContext.point`` carries ``point`` (its index
-in the plan), ``retake`` (taken again after a pause) and ``dose`` (the spot's cumulative dose).
+in the plan), ``retake`` (taken again after a pause), ``reference`` (a re-measured reference
+point, ``point = -1``) and ``dose`` (the spot's cumulative dose).
 """
 
 from __future__ import annotations
@@ -76,6 +77,9 @@ def data_key(shape: tuple[int, ...], dtype: str, units: str, description: str) -
 POINT_KEYS = {
     "point": data_key((), "int64", "", "index of the point in the procedure's plan"),
     "retake": data_key((), "bool", "", "taken again after the run was paused"),
+    "reference": data_key(
+        (), "bool", "", "a re-measurement of the reference point, not a point of the plan"
+    ),
     "dose": data_key((), "float64", "J/cm^2", "cumulative peak dose on this sample spot"),
 }
 """Added by the engine to every run's schema."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import getpass
 import logging
+import os
 import platform
 import signal
 import socket
@@ -104,6 +105,7 @@ class RunContext:
         self.checks = PointChecks(SuspenderConfig())
         self.dose: DoseLedger | None = None
         self.pauses: list[dict[str, Any]] = []
+        self._reference_level: float | None = None
 
     def side_file(self, suffix: str):
         """A path beside the run's file for data that has a format of its own (raw time tags
@@ -161,14 +163,69 @@ class RunContext:
         """
         if index in self.completed:
             data = self.completed[index]
-            self.taken.append(data)
-            self.checks.accept(data)
+        else:
+            data = self._take(index, measure, fluence_uj_cm2, pulses)
+            if data is None:
+                return None
+        self.taken.append(data)
+        self.checks.accept(data)
+        return data
+
+    def reference(
+        self,
+        measure: Callable[[], dict[str, Any]],
+        fluence_uj_cm2: float,
+        pulses: float,
+        signal: str,
+        tolerance: float,
+        on_drift: str = "pause",
+    ) -> dict[str, Any] | None:
+        """Measure the sample's reference point again and compare ``signal`` per unit fluence
+        with its first measurement: a spot that degrades (or a collection path that drifts)
+        shows here before it spoils the series.
+
+        Stored as a point with ``reference = true`` and ``point = -1`` (not part of the plan or
+        of :attr:`taken`). On drift beyond ``tolerance``: ``"pause"`` suspends the run until
+        someone resumes it (after moving to a fresh spot, say; the next reference then sets a
+        new baseline); ``"stop"`` ends the plan here (status ``stopped``). Returns None when
+        the plan must end.
+        """
+        data = self._take(-1, measure, fluence_uj_cm2, pulses, reference=True)
+        if data is None:
+            return None
+        level = float(data[signal]) / float(data.get("fluence", fluence_uj_cm2))
+        if self._reference_level is None:
+            self._reference_level = level
             return data
+        drift = level / self._reference_level - 1.0
+        if abs(drift) <= tolerance:
+            return data
+        reason = (
+            f"{signal} at the reference point changed by {drift:+.0%} since the run's first "
+            f"reference (tolerance {tolerance:g}): the sample spot may be degrading"
+        )
+        if on_drift == "stop":
+            self.stopped_early = f"{reason}; go on on a fresh spot"
+            return None
+        self._suspend(reason, wait_for_resume=True)
+        self._reference_level = None
+        return data
+
+    def _take(
+        self,
+        index: int,
+        measure: Callable[[], dict[str, Any]],
+        fluence_uj_cm2: float,
+        pulses: float,
+        reference: bool = False,
+    ) -> dict[str, Any] | None:
+        """Measure (pausing, retaking and booking the dose as configured) and store."""
         self.check_abort()
         planned = fluence_uj_cm2 * 1e-6 * pulses
+        what = "the reference point" if reference else f"point {index + 1}"
         if self.dose is not None and not self.dose.allows(planned):
             self.stopped_early = (
-                f"dose limit: point {index + 1} would bring spot {self.dose.spot!r} to "
+                f"dose limit: {what} would bring spot {self.dose.spot!r} to "
                 f"{self.dose.total + planned:.4g} J/cm^2, above "
                 f"station.limits.max_dose_J_cm2 = {self.dose.limit:g}"
             )
@@ -177,7 +234,7 @@ class RunContext:
             self._suspend(self._engine.pause_reason, wait_for_resume=True)
         config = self.checks.config
         retakes = 0
-        if self._station is not None:
+        if self._station is not None and not reference:
             self._station.before_point(index)
         while True:
             error = None
@@ -191,21 +248,20 @@ class RunContext:
             if not reason:
                 break
             if retakes >= config.max_retakes:
-                raise QslabError(f"point {index + 1} could not be taken: {reason}")
+                raise QslabError(f"{what} could not be taken: {reason}")
             retakes += 1
             self._suspend(
                 reason,
                 wait_for_resume=config.on_trip == "pause",
                 reconnect=isinstance(error, DeviceError),
             )
-        data = {**data, "point": index, "retake": retakes > 0}
+        self.check_abort()  # a point measured while the beam was being blocked is not kept
+        data = {**data, "point": index, "retake": retakes > 0, "reference": reference}
         if self.dose is not None:
             on_sample = float(data.get("fluence", fluence_uj_cm2)) if fluence_uj_cm2 > 0 else 0.0
             self.dose.add(on_sample * 1e-6 * pulses)
             data["dose"] = self.dose.total
         self.event(data)
-        self.taken.append(data)
-        self.checks.accept(data)
         return data
 
     def column(self, name: str) -> np.ndarray:
@@ -260,6 +316,9 @@ class RunEngine:
         self._reason = ""
         self._pause = threading.Event()
         self._resume = threading.Event()
+        self._holding = threading.Event()
+        self._stop_when_safe = False
+        self._station: Station | None = None
         self.pause_reason = ""
         self.side_file = None
         """Optional ``suffix -> Path`` for files written beside the run's (set by the caller)."""
@@ -276,6 +335,14 @@ class RunEngine:
         if not self._abort.is_set():
             self._reason = reason
             self._abort.set()
+
+    def make_safe_now(self, reason: str = "made safe by request") -> list[str]:
+        """Abort the run and block the beam at once, from any thread, without waiting for the
+        procedure's next check (qslab/instruments/guard.py says why that is sound). Returns
+        what could not be made safe; the engine makes the rest safe as the run ends."""
+        self.abort(reason)
+        station = self._station
+        return [] if station is None else station.block_beam_now(reason)
 
     def pause(self, reason: str = "paused by request") -> None:
         """Pause at the next point boundary: the station is made safe until :meth:`resume`."""
@@ -295,10 +362,12 @@ class RunEngine:
     def wait_while_paused(self, timeout: float | None) -> None:
         """Block the run until resumed, aborted, or ``timeout`` seconds (None: no limit)."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        self._holding.set()
         while not self._abort.is_set() and not self._resume.is_set():
             if deadline is not None and time.monotonic() >= deadline:
                 break
             self._resume.wait(0.05)
+        self._holding.clear()
         self._pause.clear()
         self._resume.clear()
 
@@ -313,7 +382,9 @@ class RunEngine:
                 self._subscribers.remove((sub, critical))
 
     def run(self, procedure: Procedure, station: Station) -> RunOutcome:
-        """Run to the end in a worker thread; Ctrl-C and SIGTERM here abort the run."""
+        """Run to the end in a worker thread. Here, in the main thread, Ctrl-C and SIGTERM
+        abort the run; Ctrl-Z (SIGTSTP) pauses it at the next point and, once the station is
+        safe, stops the process; ``fg`` (SIGCONT) resumes it."""
         self._abort.clear()
         outcome: list[RunOutcome] = []
         done = threading.Event()
@@ -325,7 +396,8 @@ class RunEngine:
                 done.set()
 
         worker = threading.Thread(target=work, name=f"qslab-{procedure.name}", daemon=True)
-        previous = self._install_sigterm()
+        self._station = station
+        previous = self._install_signals()
         try:
             worker.start()
             # wait on an Event, not Thread.join: a join interrupted by Ctrl-C can leave the
@@ -333,23 +405,38 @@ class RunEngine:
             while not done.is_set():
                 try:
                     done.wait(0.1)
+                    self._stop_process_once_safe()
                 except KeyboardInterrupt:
                     self.abort("interrupted by the user (Ctrl-C)")
         finally:
-            self._restore_sigterm(previous)
+            self._restore_signals(previous)
         return outcome[0]
 
-    def _install_sigterm(self):
+    def _install_signals(self) -> dict[int, Any]:
         if threading.current_thread() is not threading.main_thread():
-            return None
-        return signal.signal(
-            signal.SIGTERM, lambda *_: self.abort("terminated by a signal (SIGTERM)")
-        )
+            return {}
+        handlers = {signal.SIGTERM: lambda *_: self.abort("terminated by a signal (SIGTERM)")}
+        if hasattr(signal, "SIGTSTP"):
+            handlers[signal.SIGTSTP] = self._terminal_pause
+            handlers[signal.SIGCONT] = lambda *_: self._pause.is_set() and self.resume()
+        return {number: signal.signal(number, handler) for number, handler in handlers.items()}
 
     @staticmethod
-    def _restore_sigterm(previous) -> None:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+    def _restore_signals(previous: dict[int, Any]) -> None:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+    def _terminal_pause(self, *_: Any) -> None:
+        self._stop_when_safe = True
+        self.pause("paused from the terminal (Ctrl-Z); fg resumes")
+
+    def _stop_process_once_safe(self) -> None:
+        """Ctrl-Z: stop the process only once the run holds with the station safe, so that a
+        stopped qslab never leaves the beam on the sample."""
+        if self._stop_when_safe and self._holding.is_set():
+            self._stop_when_safe = False
+            print("qslab: paused, station safe; 'fg' resumes the run", file=sys.stderr)
+            os.kill(os.getpid(), signal.SIGSTOP)
 
     def _run_worker(self, procedure: Procedure, station: Station) -> RunOutcome:
         ctx = RunContext(
@@ -357,7 +444,7 @@ class RunEngine:
         )
         ctx.checks = PointChecks(station.config.suspenders)
         ctx.dose = self.dose_ledger
-        ctx.completed = {int(d["point"]): d for d in self.completed}
+        ctx.completed = {int(d["point"]): d for d in self.completed if not d.get("reference")}
         ctx.num_events = len(self.completed)  # a resumed file's events keep counting on
         status, reason, started = "failed", "", False
         try:

@@ -222,10 +222,14 @@ class MainWindow(QMainWindow):
             self.thread.resume()
 
     def make_safe(self) -> None:
-        """Esc or the button: abort the run (the engine makes the station safe as it ends), or
-        make the idle station safe at once."""
+        """Esc or the button: during a run, block the beam at once and abort (the engine
+        makes the rest of the station safe as the run ends); idle, make the station safe."""
         if self.thread is not None:
-            self.abort("made safe from the GUI (make-safe button or Esc)")
+            reason = "made safe from the GUI (make-safe button or Esc)"
+            failures = self.thread.make_safe_now(reason)
+            self.note(f"abort requested: {reason}")
+            if failures:
+                self.note("make safe INCOMPLETE: " + "; ".join(failures))
             return
         failures = self.station_panel.make_safe_now()
         if self.station_panel.station is None:

@@ -200,6 +200,14 @@ class RunThread(QThread):
         if engine is not None:
             engine.abort(reason)  # a paused run sees it too: its wait ends on an abort
 
+    def make_safe_now(self, reason: str) -> list[str]:
+        """Abort and block the beam at once (not at the procedure's next check); what could
+        not be made safe is returned. Before the engine exists this is an abort request."""
+        with self._lock:
+            self._abort_reason = reason
+            engine = self.engine
+        return [] if engine is None else engine.make_safe_now(reason)
+
     def pause(self, reason: str) -> None:
         with self._lock:
             self._pause_reason = reason

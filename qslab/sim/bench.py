@@ -95,9 +95,16 @@ class VirtualBench:
     realtime: bool = True
     nd_od_error: float = 0.0
     cavity_design: CavityDesign | None = None
+    degradation_dose_J_cm2: float = math.inf
+    """Photo-bleaching of the film: its emission falls as exp(-dose / this) with the peak dose
+    the spot has received (infinite: a film that never degrades)."""
 
     def __post_init__(self) -> None:
         self.rng = np.random.default_rng(self.seed)
+        self.spot_dose_J_cm2 = 0.0
+        self.focus = 1.0
+        """Fraction of the pump fluence that reaches the sample's focus (a drifting stage or
+        objective lowers it; the energy meter before the sample does not see it)."""
         self.lock = threading.RLock()
         self._transmissions: dict[str, float] = {}
         self._blocked: dict[str, bool] = {}
@@ -282,7 +289,7 @@ class VirtualBench:
         simulated = int(min(max(round(pulses), 1), MAX_SIMULATED_PULSES))
         with self.lock:
             energies = np.zeros(simulated) if blocked else self.pulse_energies(simulated)
-            fluence = self.peak_fluence(energies)
+            fluence = self.peak_fluence(energies) * self.focus
             n_peak = self.peak_excitation(fluence)
             step = np.abs(np.gradient(np.asarray(wavelengths_nm, dtype=float)))
             qs_in_spot = self.qs_per_cm2 * math.pi * self.w0_cm**2 / 2
@@ -292,6 +299,8 @@ class VirtualBench:
             if self.cavity is not None:
                 cavity = self._cavity_photons_per_nm(wavelengths_nm, fluence, d)
                 photons += cavity * step * pulses / simulated
+            photons *= math.exp(-self.spot_dose_J_cm2 / self.degradation_dose_J_cm2)
+            self.spot_dose_J_cm2 += float(np.mean(fluence)) * 1e-6 * pulses
             signal = photons * d.counts_per_photon + d.dark_counts_per_s * exposure_s
             noisy = self.rng.poisson(np.maximum(signal, 0.0)).astype(float)
             noisy += d.baseline_counts + self.rng.normal(0.0, d.read_noise_counts, signal.shape)

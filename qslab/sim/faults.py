@@ -6,15 +6,18 @@
     role = "energy_meter"   # which simulated instrument (or the bench, for the beam faults)
     fault = "timeout"       # see FAULTS
     point = 4               # just before the 4th point of the plan is taken (1-based)
-    factor = 0.5            # drift only: the pump's pulse energy is multiplied by this
+    factor = 0.5            # drift, defocus: the pump's pulse energy (drift) or the fraction
+                            # reaching the sample's focus (defocus) is multiplied by this
 
 Instrument faults (``timeout``, ``garbage``, ``error``) hit the instrument's next command,
 like a glitch. ``unplugged`` takes the instrument off its link; it comes back when the run is
 paused (the cable reseated) unless ``permanent = true``. The beam faults act on the bench and
 are cleared by a pause the same way: ``interlock`` (a tripped safety interlock blocks the
-beam), ``saturate`` (a stray light source saturates the spectrometer: gain x 1e6) and
-``drift`` (the pump loses power). With suspenders configured, these are what a run must
-survive; without them, the run must fail cleanly with the laser safe.
+beam), ``saturate`` (a stray light source saturates the spectrometer: gain x 1e6),
+``drift`` (the pump loses power) and ``defocus`` (the sample drifts out of focus: less pump
+where the emission comes from, unseen by the energy meter; the count rates collapse). With
+suspenders configured, these are what a run must survive; without them, the run must fail
+cleanly with the laser safe or leave points that say what happened.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from qslab.errors import ValidationError
 log = logging.getLogger(__name__)
 
 DEVICE_FAULTS = ("timeout", "garbage", "error", "unplugged")
-BEAM_FAULTS = ("interlock", "saturate", "drift")
+BEAM_FAULTS = ("interlock", "saturate", "drift", "defocus")
 FAULTS = DEVICE_FAULTS + BEAM_FAULTS
 KEYS = ("role", "fault", "point", "factor", "permanent")
 SATURATING_GAIN = 1.0e6
@@ -116,6 +119,8 @@ class FaultScript:
             bench.detector.counts_per_photon = self._gain * SATURATING_GAIN
         elif fault.fault == "drift":
             bench.laser.pulse_energy_j = self._pulse_energy * fault.factor
+        elif fault.fault == "defocus":
+            bench.focus = fault.factor
         for sim in self._sims(fault.role) if fault.fault in DEVICE_FAULTS else []:
             if fault.fault == "unplugged":
                 sim.connected = False
@@ -137,6 +142,8 @@ class FaultScript:
                 bench.detector.counts_per_photon = self._gain
             elif fault.fault == "drift":
                 bench.laser.pulse_energy_j = self._pulse_energy
+            elif fault.fault == "defocus":
+                bench.focus = 1.0
         self._to_clear = []
 
     def _sims(self, role: str) -> list[Any]:

@@ -189,7 +189,9 @@ class CounterInputs:
         bench = self.bench
         energies = bench.pulse_energies(count)
         return fl.mean_excitation(
-            bench.peak_fluence(energies), bench.laser.wavelength_nm, bench.film.cross_section_cm2
+            bench.peak_fluence(energies) * bench.focus,
+            bench.laser.wavelength_nm,
+            bench.film.cross_section_cm2,
         )
 
 
