@@ -62,6 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
     g2.add_argument("--gate", type=float, default=0.0, metavar="NS", help="time gate, ns")
     g2.add_argument("--json", action="store_true", help="one JSON object on stdout")
 
+    series = sub.add_parser(
+        "series", help="lasing threshold and wavelength against cavity period, over runs"
+    )
+    series.add_argument("files", nargs="+", type=Path, help="lasing run files, one per device")
+    series.add_argument("--out", type=Path, default=None, help="write a summary HDF5 file")
+
     sub.add_parser("stations", help="list built-in stations")
     procedures = sub.add_parser("procedures", help="list procedures and their parameters")
     procedures.add_argument("name", nargs="?", help="show one procedure's parameters")
@@ -172,23 +178,33 @@ def _journal_finished(recipe) -> bool:
 
 
 def _summary(outcome, path, station) -> str:
+    import numpy as np
+
     from qslab.storage.reader import format_result
 
     lines = [f"run {outcome.status}: {outcome.num_events} points -> {path or '(no file)'}"]
     if outcome.reason:
         lines.append(f"  reason: {outcome.reason}")
     for name, result in outcome.analysis.items():
-        lines.append(f"  {name:28s} {format_result(result)}")
+        if np.ndim(result.get("value")) == 0:  # per-point arrays are for the file
+            lines.append(f"  {name:28s} {format_result(result)}")
     if station.bench is not None and "ase_threshold" in outcome.analysis:
         truth = station.bench.true_ase_threshold()
         lines.append(f"  (simulated bench: true ASE threshold {truth:.3g} uJ/cm^2)")
+    if (
+        station.bench is not None
+        and station.bench.cavity
+        and "lasing_threshold" in outcome.analysis
+    ):
+        value, units = station.bench.true_lasing_threshold()
+        lines.append(f"  (simulated bench: true lasing threshold {value:.3g} {units})")
     return "\n".join(lines)
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from qslab.storage.reader import format_run, read_run
+    from qslab.storage.reader import format_run, read_run_isolated
 
-    record = read_run(args.file)
+    record = read_run_isolated(args.file)
     if args.json:
         print(json.dumps(record.summary_json(), indent=2))
     else:
@@ -227,6 +243,16 @@ def _json_safe(value):
     if isinstance(value, float) and value != value or value in (float("inf"), float("-inf")):
         return None
     return value
+
+
+def _series(args: argparse.Namespace) -> int:
+    from qslab.series import device_series, format_table, write_summary
+
+    devices = device_series(args.files)
+    print(format_table(devices))
+    if args.out is not None:
+        print(f"summary -> {write_summary(devices, args.out)}")
+    return EXIT_OK
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -287,6 +313,7 @@ COMMANDS = {
     "inspect": _inspect,
     "check": _check,
     "g2": _g2,
+    "series": _series,
     "stations": _stations,
     "procedures": _procedures,
     "drivers": _drivers,

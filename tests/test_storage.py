@@ -356,3 +356,28 @@ def test_count_ahead_of_the_rows_is_trimmed_to_complete_rows(tmp_path):
     record = read_run(path)
     assert record.points == 3
     assert {c.shape[0] for c in record.data.values() if c.per_point} == {3}
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="isolation needs fork")
+def test_a_file_that_crashes_the_hdf5_library_is_a_clear_error_from_inspect(
+    tmp_path, monkeypatch, capsys
+):
+    """Some damaged files crash libhdf5 itself (tests/test_hostile_input.py counts them);
+    ``qslab inspect`` reads in a child process, so such a crash is one line, not a dead
+    command. The crash is stood in for by a reader that kills itself with SIGSEGV."""
+    import faulthandler
+    import signal
+
+    from qslab import cli
+    from qslab.storage import reader
+
+    path = tmp_path / "run.h5"
+    path.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(64))
+    def crash(path):
+        faulthandler.disable()  # pytest's dump of the child's stack is not what is tested
+        os.kill(os.getpid(), signal.SIGSEGV)
+
+    monkeypatch.setattr(reader, "read_run", crash)
+    assert cli.main(["inspect", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "the HDF5 library crashed reading it" in err and len(err.splitlines()) == 1
