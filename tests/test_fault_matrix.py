@@ -5,7 +5,8 @@ point, with no suspenders configured, so each must end the way an unattended run
 instrument fault fails the run with the instrument named (exit 1, the file says why, the two
 completed points kept, the beam off the sample); a lost pump fails it the same way rather than
 storing points at zero fluence; a drifting pump or a saturating spectrometer leaves a complete
-run whose points say what really happened (measured fluence, saturation flag).
+run whose points say what really happened (measured fluence, saturation flag), and so does a
+sample drifting out of focus (the emission drops, the pump measured before the sample does not).
 """
 
 from __future__ import annotations
@@ -25,11 +26,12 @@ INSTRUMENT = {
     "spectrometer": "FLAME",
     "tcspc": "HydraHarp",
 }
-STATION = {"calibrate": "sim", "ase": "sim", "g2": "sim-g2"}
+STATION = {"calibrate": "sim", "ase": "sim", "g2": "sim-g2", "lasing": "sim-pc"}
 PARAMETERS = {
     "calibrate": ["points=6", "energy_samples=3"],
     "ase": ["points=6", "averages=1", "energy_samples=3"],
     "g2": ["fluences=0.2,0.4,0.8", "acquisition_s=1", "dark_s=0.1", "energy_samples=3"],
+    "lasing": ["exposure_s=0.1", "energy_samples=3", "bootstrap=5"],
 }
 CASES = [
     (procedure, role, fault)

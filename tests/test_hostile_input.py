@@ -187,7 +187,7 @@ def test_random_base_is_one_clear_error(tmp_path_factory, base):
 
 
 # -- procedure parameters ---------------------------------------------------------------------
-STATION_BASE = {"ase": "sim", "calibrate": "sim", "g2": "sim-g2"}
+STATION_BASE = {"ase": "sim", "calibrate": "sim", "g2": "sim-g2", "lasing": "sim-pc"}
 
 
 @pytest.fixture(scope="module")

@@ -373,6 +373,7 @@ def test_a_file_that_crashes_the_hdf5_library_is_a_clear_error_from_inspect(
 
     path = tmp_path / "run.h5"
     path.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(64))
+
     def crash(path):
         faulthandler.disable()  # pytest's dump of the child's stack is not what is tested
         os.kill(os.getpid(), signal.SIGSEGV)

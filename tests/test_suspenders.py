@@ -281,3 +281,72 @@ def test_make_safe_now_blocks_the_beam_during_an_exposure_and_nothing_reopens_it
     assert safe_at_return == [True]
     assert seen_after and not any(seen_after)
     assert read_run(result.path).points == 2
+
+
+REFERENCE = {"reference_every": 3, "exposure_s": 0.2, "fluence_stop": 30}
+
+
+def test_a_degrading_spot_is_caught_at_the_reference_point_and_the_run_stops(tmp_path):
+    result, record, _ = run_ase(
+        tmp_path,
+        "degradation_dose_J_cm2 = 0.05\n",  # the film bleaches over the run
+        points=12,
+        reference_on_drift="stop",
+        **REFERENCE,
+    )
+    assert record.status == "stopped"
+    assert "integrated_emission at the reference point changed by -" in record.error
+    assert "fresh spot" in record.error
+    reference = record.data["reference"].read()
+    assert reference[0] and reference.sum() >= 2  # the baseline, then the one that drifted
+    assert np.all(record.data["point"].read()[reference] == -1)
+    assert 3 <= record.points - reference.sum() < 12
+    assert "ase_threshold_rate_equation" in record.analysis  # the points before are analysed
+
+
+def test_a_stable_spot_passes_every_reference_and_the_series_is_complete(tmp_path):
+    result, record, _ = run_ase(tmp_path, "", points=12, **REFERENCE)
+    assert record.status == "completed" and not record.pauses
+    reference = record.data["reference"].read()
+    assert reference.sum() == 4  # before points 1, 4, 7 and 10
+    np.testing.assert_array_equal(record.data["point"].read()[~reference], np.arange(12))
+    emission = record.data["integrated_emission"].read()[reference]
+    assert np.ptp(emission) / np.mean(emission) < 0.15
+
+
+def test_a_drifted_reference_pauses_until_the_sample_is_moved_to_a_fresh_spot(tmp_path):
+    from qslab.station import open_station
+
+    station = open_station(
+        write_station(tmp_path / "station.toml", "degradation_dose_J_cm2 = 0.05\n"), seed=4
+    )
+
+    class MoveToFreshSpot:
+        """The operator, paged by the pause: moves the sample, then resumes the run."""
+
+        wants_engine = True
+
+        def __init__(self, engine):
+            self.engine = engine
+
+        def __call__(self, name, doc):
+            if name == "pause":
+                station.bench.spot_dose_J_cm2 = 0.0
+                threading.Timer(0.1, self.engine.resume).start()
+
+    result = run_procedure(
+        "ase",
+        station=station,
+        out=tmp_path / "runs",
+        points=12,
+        averages=1,
+        subscribers=[MoveToFreshSpot],
+        **REFERENCE,
+    )
+    record = read_run(result.path)
+    assert record.status == "completed"
+    assert [p["event"] for p in record.pauses][:2] == ["pause", "resume"]
+    assert "reference point changed by -" in record.pauses[0]["reason"]
+    np.testing.assert_array_equal(
+        record.data["point"].read()[~record.data["reference"].read()], np.arange(12)
+    )

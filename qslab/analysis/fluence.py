@@ -9,6 +9,7 @@ run stores which definition it used.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -98,3 +99,58 @@ def peak_intensity_kw_cm2(fluence, pulse_width_s: float, shape: str = "gaussian"
     """I0 = c F / tau with c = 0.939 (Gaussian) or 0.881 (sech^2); F in uJ/cm^2."""
     factor = PULSE_SHAPES[shape][0]
     return factor * np.asarray(fluence) * 1e-6 / pulse_width_s / 1e3
+
+
+# -- pump regimes --------------------------------------------------------------------------
+QUASI_CW_PULSE_S = 1e-9
+"""Pulses at least this long are quasi-CW: comparable to the ns exciton lifetimes, so the gain
+follows the pulse and the threshold is a peak intensity."""
+REGIMES = ("fs", "ns", "two_photon")
+
+
+@dataclass(frozen=True)
+class PumpRegime:
+    """How the pump excites the film and in which quantity its lasing threshold is quoted.
+
+    ``per_uj_cm2`` converts the peak fluence at the beam centre (uJ/cm^2, qslab's unit) to the
+    pump axis; ``order`` is the number of pump photons per excitation (the light-in/light-out
+    curve has slope ``order`` below and above threshold on a fluence axis).
+    """
+
+    name: str
+    quantity: str
+    units: str
+    per_uj_cm2: float
+    order: int
+
+    def from_peak_fluence(self, fluence_uj_cm2):
+        """The pump axis value at a peak fluence in uJ/cm^2."""
+        return np.asarray(fluence_uj_cm2, dtype=float) * self.per_uj_cm2
+
+    def to_peak_fluence(self, pump):
+        """Inverse of :meth:`from_peak_fluence`: uJ/cm^2 at a pump axis value."""
+        return np.asarray(pump, dtype=float) / self.per_uj_cm2
+
+
+def regime_named(name: str, pulse_width_s: float) -> PumpRegime:
+    """The regime ``name`` (one of :data:`REGIMES`) for a pump of this pulse width."""
+    if name == "two_photon":
+        return PumpRegime("two_photon", "fluence", "mJ/cm^2", 1e-3, 2)
+    if name == "ns":
+        per = float(peak_intensity_kw_cm2(1.0, pulse_width_s))
+        return PumpRegime("ns", "peak_intensity", "kW/cm^2", per, 1)
+    if name == "fs":
+        return PumpRegime("fs", "fluence", "uJ/cm^2", 1.0, 1)
+    raise ValueError(f"unknown pump regime {name!r}; use one of {REGIMES}")
+
+
+def pump_regime(wavelength_nm: float, pulse_width_s: float, emission_nm: float) -> PumpRegime:
+    """The regime a pump sets up in a film emitting at ``emission_nm``: a photon below the
+    band edge (longer than the emission) is absorbed in pairs; otherwise a pulse of
+    :data:`QUASI_CW_PULSE_S` or longer is quasi-CW, a shorter one femtosecond-like.
+
+    Decided from what the station declares (the laser's wavelength and pulse width, the
+    sample's ``x_peak_nm``), so a real station and the simulated bench agree."""
+    if wavelength_nm > emission_nm:
+        return regime_named("two_photon", pulse_width_s)
+    return regime_named("ns" if pulse_width_s >= QUASI_CW_PULSE_S else "fs", pulse_width_s)

@@ -195,6 +195,30 @@ def find_modes(
     return np.array(_clusters(found, tolerance))
 
 
+def spectrum_lines(
+    wavelengths,
+    spectrum,
+    resolution_nm: float,
+    min_snr: float = MIN_SNR,
+    max_linewidth_nm: float = MAX_LINEWIDTH_NM,
+) -> list[ModeSeries]:
+    """The narrow lines of one spectrum, brightest first, each measured as a mode is
+    (:func:`measure_modes`, one entry per series): what a scan sees at a point while it runs,
+    before there are the spectra :func:`find_modes` needs to tell a mode from a spike."""
+    wl = np.asarray(wavelengths, dtype=float)
+    y = np.asarray(spectrum, dtype=float)
+    pitch = float(np.median(np.diff(wl)))
+    peaks = _narrow_peaks(y, pitch, resolution_nm, min_snr, max_linewidth_nm, 0)
+    centres = _clusters([(wl[i], z) for i, z in peaks], max(2 * resolution_nm, 4 * pitch), 1)
+    try:
+        lines = measure_modes(wl, y[None, :], centres, resolution_nm)
+    except ValueError:  # lines too close to fit apart: keep the brightest alone
+        brightest = max(peaks, key=lambda item: item[1][0])[0]
+        lines = measure_modes(wl, y[None, :], [wl[brightest]], resolution_nm)
+    measured = [line for line in lines if np.isfinite(line.intensity[0])]
+    return sorted(measured, key=lambda line: -line.intensity[0])
+
+
 def _narrow_peaks(spectrum, pitch, resolution_nm, min_snr, max_linewidth_nm, index):
     """(pixel, (height in sigma, spectrum index)) of the narrow lines in one spectrum."""
     residual = spectrum - pl_background(spectrum, max_linewidth_nm / pitch)
@@ -242,15 +266,16 @@ def pl_background(spectrum, scale_px: float) -> np.ndarray:
     return background
 
 
-def _clusters(found: list, tolerance: float) -> list[float]:
-    """Chain detections sorted by wavelength into modes; keep those seen in enough spectra."""
+def _clusters(found: list, tolerance: float, detections: int = MIN_DETECTIONS) -> list[float]:
+    """Chain detections sorted by wavelength into modes; keep those seen in ``detections``
+    spectra or more."""
     centres: list[float] = []
     found = sorted(found)
     start = 0
     for stop in range(1, len(found) + 1):
         if stop == len(found) or found[stop][0] - found[stop - 1][0] > tolerance:
             group = found[start:stop]
-            if len({index for _, (_, index) in group}) >= MIN_DETECTIONS:
+            if len({index for _, (_, index) in group}) >= detections:
                 centres.append(float(max(group, key=lambda item: item[1][0])[0]))
             start = stop
     return centres
@@ -507,6 +532,7 @@ def analyse_lasing(
     seed: int | None = 0,
     min_snr: float = MIN_SNR,
     max_linewidth_nm: float = MAX_LINEWIDTH_NM,
+    order: int = 1,
 ) -> dict[str, dict[str, Any]]:
     """``{name: {value, error, units, method, ...}}`` for the run's analysis group.
 
@@ -523,16 +549,23 @@ def analyse_lasing(
     Mode 1 is the main mode: lasing modes first, then by peak intensity. What cannot be
     determined is NaN with a ``note`` saying why. ``n_bootstrap`` and ``seed`` make every
     bootstrap error deterministic.
+
+    ``order`` is the number of pump photons per excitation (2 under two-photon pumping): the
+    model and every method then work on the excitation, pump**order, whose S-curve is the
+    rate equation's, and each threshold's value and error are brought back to the pump axis
+    (its other entries stay on the excitation axis, whose units ``excitation_units`` names).
     """
     if pump_profile not in PUMP_PROFILES:
         raise ValueError(f"pump_profile must be one of {sorted(PUMP_PROFILES)}: {pump_profile!r}")
     pump, wl, spectra = _validated(pump, wavelengths, spectra, resolution_nm)
-    order = np.argsort(pump, kind="stable")
-    pump, spectra = pump[order], spectra[order]
+    if order < 1:
+        raise ValueError(f"order must be 1 or more, got {order}")
+    sort = np.argsort(pump, kind="stable")
+    excitation, spectra = pump[sort] ** order, spectra[sort]
     centres = find_modes(wl, spectra, resolution_nm, min_snr, max_linewidth_nm)
-    units = _Units(pump_units, intensity_units)
+    units = _Units(pump_units if order == 1 else f"({pump_units})^{order}", intensity_units)
     per_mode = [
-        _mode_results(pump, mode, units, pump_profile, n_bootstrap, seed, order)
+        _mode_results(excitation, mode, units, pump_profile, n_bootstrap, seed, sort)
         for mode in measure_modes(wl, spectra, centres, resolution_nm)
     ]
     per_mode.sort(key=lambda r: (not np.isfinite(r["threshold"]["value"]), -r["_peak"]))
@@ -546,7 +579,22 @@ def analyse_lasing(
     if not np.isfinite(main["threshold"]["value"]):
         why = main["threshold"]["note"]
         results["lasing_wavelength"] = _quantity(np.nan, np.nan, "nm", "voigt_centre", why)
-    return results
+    return results if order == 1 else _on_pump_axis(results, order, pump_units, units.pump)
+
+
+def _on_pump_axis(results, order: int, pump_units: str, excitation_units: str):
+    """Thresholds fitted on the excitation axis (pump**order) back on the pump axis."""
+    out = {}
+    for name, entry in results.items():
+        if entry["units"] == excitation_units:
+            value = entry["value"] ** (1.0 / order)
+            error = value * entry["error"] / (order * entry["value"])
+            entry = {**entry, "value": value, "error": error, "units": pump_units}
+            entry["excitation_units"] = excitation_units
+        if "pump" in entry:  # the pump of a point, not a fitted quantity
+            entry = {**entry, "pump": entry["pump"] ** (1.0 / order)}
+        out[name] = entry
+    return out
 
 
 # per-mode key -> main-mode key

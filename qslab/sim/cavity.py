@@ -15,8 +15,8 @@ Pump regimes (:func:`pump_regime`), chosen by what the laser delivers:
 * ``fs``: one-photon, pulse much shorter than any lifetime. The pulse injects <N> at once; the
   output per pulse is the steady-state form ``stimulated_fraction(p, beta)`` with
   p = <N>_mode / <N>_threshold. Pump axis: peak fluence, uJ/cm^2.
-* ``ns`` (quasi-CW): pulse of ``QUASI_CW_PULSE_S`` or longer, comparable to the gain lifetime
-  (the film's ``tau_xx_ns``). The rate equations are integrated through the pulse
+* ``ns`` (quasi-CW): pulse of ``fluence.QUASI_CW_PULSE_S`` or longer, comparable to the gain
+  lifetime (the film's ``tau_xx_ns``). The rate equations are integrated through the pulse
   (:func:`pulsed_output`). Pump axis: peak intensity at the beam centre, kW/cm^2.
 * ``two_photon``: a pump photon below the film's band edge (longer than ``x_peak_nm``) is
   absorbed in pairs, <N> = (sigma2 / 2) kappa j^2 / tau. The output is
@@ -34,11 +34,10 @@ from scipy.optimize import least_squares
 from scipy.special import voigt_profile
 
 from qslab.analysis import fluence as fl
+from qslab.analysis.fluence import PumpRegime
 from qslab.analysis.models import stimulated_fraction
 from qslab.sim.sample import FWHM_PER_SIGMA, QSFilm
 
-QUASI_CW_PULSE_S = 1e-9
-"""Pulses at least this long are integrated in time (comparable to the ns exciton lifetimes)."""
 GAUSSIAN_PULSE_AREA = math.sqrt(math.pi / (4 * math.log(2)))
 """Integral of a Gaussian pulse of unit peak, in units of its FWHM."""
 EQUIVALENT_FIT_RANGE = (0.1, 5.0)
@@ -47,34 +46,10 @@ a quasi-CW pulse is found (:meth:`Cavity.threshold_pump`): that of a typical thr
 
 
 # -- pump regimes --------------------------------------------------------------------------
-@dataclass(frozen=True)
-class PumpRegime:
-    """How the pump excites the film and in which quantity its lasing threshold is quoted.
-
-    ``per_uj_cm2`` converts the peak fluence at the beam centre (uJ/cm^2, qslab's unit) to the
-    pump axis; ``order`` is the number of pump photons per excitation (the light-in/light-out
-    curve has slope ``order`` below and above threshold on a fluence axis).
-    """
-
-    name: str
-    quantity: str
-    units: str
-    per_uj_cm2: float
-    order: int
-
-    def from_peak_fluence(self, fluence_uj_cm2):
-        """The pump axis value at a peak fluence in uJ/cm^2."""
-        return np.asarray(fluence_uj_cm2, dtype=float) * self.per_uj_cm2
-
-
 def pump_regime(wavelength_nm: float, pulse_width_s: float, film: QSFilm) -> PumpRegime:
-    """The regime a pump of this wavelength and pulse width sets up in ``film``."""
-    if wavelength_nm > film.x_peak_nm:
-        return PumpRegime("two_photon", "fluence", "mJ/cm^2", 1e-3, 2)
-    if pulse_width_s >= QUASI_CW_PULSE_S:
-        per = float(fl.peak_intensity_kw_cm2(1.0, pulse_width_s))
-        return PumpRegime("ns", "peak_intensity", "kW/cm^2", per, 1)
-    return PumpRegime("fs", "fluence", "uJ/cm^2", 1.0, 1)
+    """The regime a pump of this wavelength and pulse width sets up in ``film``
+    (:func:`qslab.analysis.fluence.pump_regime`, which a procedure uses without a bench)."""
+    return fl.pump_regime(wavelength_nm, pulse_width_s, film.x_peak_nm)
 
 
 # -- cavity designs ------------------------------------------------------------------------
