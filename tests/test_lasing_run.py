@@ -184,3 +184,21 @@ def test_pump_above_the_station_limit_fails_before_the_pump_is_prepared(tmp_path
     assert result.outcome.status == "failed"
     assert "parameters.pump_stop" in result.outcome.reason
     assert result.outcome.num_events == 0
+
+
+def test_the_spectrometer_resolution_comes_from_the_station(tmp_path):
+    """A real station states its spectrometer's resolution as a driver option; a simulated
+    one falls back on its bench's; the parameter overrides both."""
+    from qslab.procedures.lasing import LasingScan
+    from qslab.station import open_station
+
+    declared = tmp_path / "declared.toml"
+    declared.write_text(
+        'base = "sim-vcsel"\n[spectrometer]\ndriver = "andor.shamrock"\nresource = "sim"\n'
+        "resolution_nm = 0.07\n"
+    )
+    station = open_station(declared)
+    assert LasingScan(station, {}).resolution_nm() == pytest.approx(0.07)
+    bench_only = open_station("sim-vcsel")
+    assert LasingScan(bench_only, {}).resolution_nm() == bench_only.config.bench["resolution_nm"]
+    assert LasingScan(bench_only, {"resolution_nm": 0.2}).resolution_nm() == 0.2

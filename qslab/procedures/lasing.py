@@ -181,7 +181,7 @@ class LasingScan(SpectralSeries):
             return self.values["resolution_nm"]
         cfg = self.station.config
         role = cfg.roles["spectrometer"]
-        if "resolution_nm" in role.options:
+        if role.options.get("resolution_nm", 0.0) > 0:
             return float(role.options["resolution_nm"])
         if role.simulated:
             return float(cfg.bench["resolution_nm"])

@@ -262,6 +262,14 @@ DRIVER = DriverSpec(
     simulator=simulator,
     options=(
         Option("grating", "int", 1, "turret position of the grating (1 ...)"),
+        Option(
+            "resolution_nm",
+            "float",
+            0.0,
+            "instrument line width (FWHM, e.g. of a lamp line) for deconvolving lasing "
+            "linewidths; 0: unknown",
+            "nm",
+        ),
         Option("center_wavelength_nm", "float", 650.0, "centre wavelength", "nm"),
         Option("cooler_setpoint_c", "float", -70.0, "CCD temperature setpoint", "degC"),
         Option("camera_index", "int", 0, "which Andor SDK2 camera (0: the first)"),

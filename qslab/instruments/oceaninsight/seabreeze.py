@@ -151,6 +151,14 @@ DRIVER = DriverSpec(
     simulator=simulator,
     options=(
         Option("serial_number", "str", "", "which spectrometer; empty: the first free one"),
+        Option(
+            "resolution_nm",
+            "float",
+            0.0,
+            "instrument line width (FWHM, e.g. of a lamp line) for deconvolving lasing "
+            "linewidths; 0: unknown",
+            "nm",
+        ),
         Option("model", "str", "FLAMES", "simulation only: model name (seabreeze's for a FLAME-S)"),
         Option(
             "wavelength_range_nm",

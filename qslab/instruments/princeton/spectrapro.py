@@ -265,6 +265,14 @@ DRIVER = DriverSpec(
     simulator=simulator,
     options=(
         Option("grating", "int", 1, "grating position set on connect (1-9)"),
+        Option(
+            "resolution_nm",
+            "float",
+            0.0,
+            "instrument line width (FWHM, e.g. of a lamp line) for deconvolving lasing "
+            "linewidths; 0: unknown",
+            "nm",
+        ),
         Option("center_wavelength_nm", "float", 650.0, "wavelength set on connect", "nm"),
         Option("echo", "bool", True, "simulation only: echo commands as on RS-232 (False: USB)"),
     ),
