@@ -1,4 +1,4 @@
-"""Hostile input: random station files, parameters and damaged run files.
+"""Hostile input: random station files, recipes, parameters and damaged run files.
 
 Whatever a user hands qslab, the answer is either acceptance or one error that names the
 offending field (``station.<table>.<key>``, ``parameters.<name>``, ``--set``, the file), never a
@@ -62,6 +62,24 @@ REAL_KEYS = (
     "harmonic",
     "pulse_picker_divider",
     "sim_efficiency",
+    # [suspenders], [[faults]], [limits] and [bench] keys of unattended runs and cavities
+    "pump_energy_tolerance",
+    "min_count_rate_cps",
+    "saturation",
+    "device_retries",
+    "wait_s",
+    "max_retakes",
+    "on_trip",
+    "role",
+    "fault",
+    "point",
+    "factor",
+    "permanent",
+    "max_dose_J_cm2",
+    "degradation_dose_J_cm2",
+    "resolution_nm",
+    "cavity",
+    "cavity_period_nm",
 )
 
 
@@ -184,6 +202,45 @@ def test_random_base_is_one_clear_error(tmp_path_factory, base):
         load_station(path)
     except ValidationError as exc:
         _station_error_is_clear(exc, path)
+
+
+# -- recipes ----------------------------------------------------------------------------------
+RECIPE_KEYS = st.sampled_from(("station", "out", "seed", "on_failure")) | TEXT
+RUN_KEYS = (
+    st.sampled_from(("procedure", "loop", "spot", "sample"))
+    | st.sampled_from(sorted({p.name for cls in PROCEDURES.values() for p in cls.parameters}))
+    | TEXT
+)
+RUN_VALUES = VALUES | st.sampled_from(sorted(PROCEDURES))
+RUN_TABLE = st.dictionaries(RUN_KEYS, RUN_VALUES, max_size=5)
+RECIPE = st.fixed_dictionaries(
+    {},
+    optional={
+        "station": st.sampled_from(("sim", "fast.toml", "missing.toml")) | VALUES,
+        "out": st.sampled_from(("runs", "")) | VALUES,
+        "seed": VALUES,
+        "on_failure": st.sampled_from(("stop", "continue")) | VALUES,
+        "run": st.lists(RUN_TABLE, max_size=3) | VALUES,
+    },
+) | st.dictionaries(RECIPE_KEYS, VALUES, max_size=4)
+
+
+@settings(max_examples=200, deadline=None)
+@given(document=RECIPE)
+def test_random_recipe_is_checked_whole_or_names_the_field(tmp_path_factory, document):
+    from qslab.recipe import load_recipe
+
+    folder = tmp_path_factory.mktemp("recipe")
+    write_station(folder / "fast.toml")
+    path = folder / "night.toml"
+    path.write_text(to_toml(document), encoding="utf-8")
+    try:
+        recipe = load_recipe(path)
+    except ValidationError as exc:
+        assert exc.field.startswith(("recipe.", "run[", "station.")) or str(path) in exc.field
+        assert "Traceback" not in str(exc)
+        return
+    assert recipe.runs and not (folder / "runs").exists()  # checking moved nothing
 
 
 # -- procedure parameters ---------------------------------------------------------------------
