@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 from pathlib import Path
 
@@ -186,8 +187,8 @@ def _summary(outcome, path, station) -> str:
     if outcome.reason:
         lines.append(f"  reason: {outcome.reason}")
     for name, result in outcome.analysis.items():
-        if np.ndim(result.get("value")) == 0:  # per-point arrays are for the file
-            lines.append(f"  {name:28s} {format_result(result)}")
+        if np.ndim(result.get("value")) == 0 and _worth_a_line(name, outcome.analysis):
+            lines.append(f"  {name:30s} {format_result(result)}")
     if station.bench is not None and "ase_threshold" in outcome.analysis:
         truth = station.bench.true_ase_threshold()
         lines.append(f"  (simulated bench: true ASE threshold {truth:.3g} uJ/cm^2)")
@@ -199,6 +200,15 @@ def _summary(outcome, path, station) -> str:
         value, units = station.bench.true_lasing_threshold()
         lines.append(f"  (simulated bench: true lasing threshold {value:.3g} {units})")
     return "\n".join(lines)
+
+
+def _worth_a_line(name: str, analysis: dict) -> bool:
+    """The terminal gets the main mode's results once (as lasing_*) and, for other modes,
+    threshold and wavelength; the file and --json keep every entry."""
+    mode = re.match(r"mode(\d+)_(.+)", name)
+    if mode is None or "lasing_threshold" not in analysis:
+        return True
+    return mode.group(1) != "1" and mode.group(2) in ("threshold", "wavelength")
 
 
 def _inspect(args: argparse.Namespace) -> int:
