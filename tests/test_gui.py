@@ -27,6 +27,7 @@ from PyQt5.QtCore import Qt  # noqa: E402
 from qslab.gui import app  # noqa: E402
 from qslab.gui.plots.ase import ASEView  # noqa: E402
 from qslab.gui.plots.g2 import G2View  # noqa: E402
+from qslab.gui.plots.generic import GenericView  # noqa: E402
 from qslab.gui.plots.lasing import LasingView  # noqa: E402
 from qslab.gui.worker import MAX_RATE_HZ, DocumentRelay, RefreshThrottle  # noqa: E402
 from qslab.storage.reader import read_run  # noqa: E402
@@ -222,8 +223,8 @@ def test_throttle_refreshes_at_most_thirty_times_a_second(qtbot):
     assert [doc["data"]["i"] for batch in batches for _, doc, _ in batch] == list(range(20000))
 
 
-def test_lasing_view_draws_one_curve_per_mode_key():
-    view = LasingView()
+def test_generic_view_draws_one_curve_per_mode_key():
+    view = GenericView()
     keys = {k: {"shape": [], "units": "counts/s"} for k in ("mode1_intensity", "mode2_intensity")}
     view.feed("start", {"uid": "x", "time": 0.0, "procedure": "lasing"}, 0.0)
     descriptor = {"data_keys": {"fluence": {"shape": []}, **keys}, "plot": {"axes": ["fluence"]}}
@@ -238,6 +239,141 @@ def test_lasing_view_draws_one_curve_per_mode_key():
     np.testing.assert_allclose(y, [1.0, 8.0, 64.0])
 
 
+def lasing_documents(points, resolution=0.1):
+    """The documents of a small lasing run: ``points`` are (pump, reference, lines), lines as
+    (wavelength, area, width) brightest first; three slots per point, NaN where empty."""
+    wavelength = np.linspace(660.0, 720.0, 601)
+    keys = {"pump": {"shape": [], "units": "mJ/cm^2"}, "spectrum": {"shape": [601]}}
+    keys |= {f"modes_{k}": {"shape": [3], "units": "nm"} for k in ("intensity", "wavelength")}
+    constants = {"wavelength": {"value": wavelength}, "resolution": {"value": resolution}}
+    docs = [
+        ("start", {"uid": "x", "time": 0.0, "procedure": "lasing"}),
+        ("descriptor", {"data_keys": keys, "constants": constants}),
+    ]
+    for pump, reference, lines in points:
+        slots = np.full((3, 3), np.nan)
+        slots[: len(lines)] = lines
+        spectrum = np.full(601, pump)
+        for wl, area, _ in lines:
+            spectrum[np.argmin(np.abs(wavelength - wl))] += area
+        event = {"pump": pump, "reference": reference, "spectrum": spectrum}
+        event |= {f"modes_{k}": slots[:, i] for i, k in enumerate(("wavelength", "intensity"))}
+        docs.append(("event", {"data": event | {"modes_linewidth": slots[:, 2]}}))
+    return docs
+
+
+def test_lasing_view_follows_modes_by_wavelength_not_by_brightness_rank():
+    view = LasingView()
+    a, b = 688.80, 666.58  # b overtakes a at the third point, a wobbles by 0.05 nm
+    points = [
+        (1.0, False, [(a, 10.0, 0.9)]),
+        (2.0, False, [(a + 0.05, 40.0, 0.7), (b, 20.0, 0.95)]),
+        (4.0, False, [(b, 900.0, 0.4), (a - 0.03, 500.0, 0.5)]),
+        (1.0, True, [(b, 7777.0, 0.9)]),  # a reference point: left out
+        (8.0, False, [(b, 5000.0, 0.3), (a, 3000.0, 0.35), (712.5, 5.0, 1.0)]),
+    ]
+    for name, doc in lasing_documents(points):
+        view.feed(name, doc, 0.0)
+        view.redraw()  # live: one document at a time
+    modes = {round(m.name_nm): m for m in view.tracker.modes}
+    assert sorted(modes) == [667, 689, 712]
+    x, y = data(view.items[modes[689].ident].lilo)
+    np.testing.assert_allclose(x, [1.0, 2.0, 4.0, 8.0])
+    np.testing.assert_allclose(y, [10.0, 40.0, 500.0, 3000.0])
+    x, y = data(view.items[modes[667].ident].lilo)
+    np.testing.assert_allclose(x, [2.0, 4.0, 8.0])  # not the reference point's 7777
+    _, width = data(view.items[modes[667].ident].linewidth)
+    np.testing.assert_allclose(width, [0.95, 0.4, 0.3])
+    assert view.image.image.shape[1] == 4  # one row per point of the scan
+    assert len(view.line_marks.data) == 3  # the latest spectrum's lines, marked
+
+    view.feed("analysis", {"results": {"lasing_threshold": {"value": 3.0, "error": 0.1}}}, 0.0)
+    view.redraw()
+    assert view.main_threshold.line.isVisible()
+    assert view.main_threshold.line.value() == pytest.approx(np.log10(3.0))
+
+
+def run_lasing_in_window(qtbot, tmp_path, **texts):
+    """A lasing scan of the vertical cavity (three modes), out of real time, from the window."""
+    station = tmp_path / "vcsel.toml"
+    station.write_text('base = "sim-vcsel"\n[bench]\nrealtime = false\n')
+    window = open_window(qtbot, tmp_path / "settings.ini", str(station))
+    window.procedure_panel.out.setText(str(tmp_path / "runs"))
+    fill(window, "lasing", **texts)
+    click(qtbot, window.procedure_panel.run_button)
+    wait_until_idle(qtbot, window)
+    job = window.queue.jobs[0]
+    assert job.status == "completed", job.reason
+    return window, job
+
+
+def mode_curves(view: LasingView) -> dict[float, tuple]:
+    """Each mode's light in / light out and linewidth data, by its wavelength."""
+    return {
+        round(mode.name_nm, 2): (
+            *data(view.items[mode.ident].lilo),
+            *data(view.items[mode.ident].linewidth),
+        )
+        for mode in view.tracker.modes
+    }
+
+
+def test_lasing_run_shows_one_curve_per_mode_with_thresholds_live_and_in_the_browser(
+    qtbot, tmp_path
+):
+    # reference points every 4 points; a drifting reference (the spot bleaches at the top
+    # pumps, by 10-15 % at times) must not pause the run: the tolerance is wide
+    window, job = run_lasing_in_window(qtbot, tmp_path, reference_every="4", bootstrap="10")
+    view = window.plots.current
+    assert isinstance(view, LasingView)
+    record = read_run(job.path)
+    results = record.analysis
+    reference = record.data["reference"].read().astype(bool)
+    pump = record.data["pump"].read()
+    assert reference.any() and (~reference).sum() >= 5
+
+    # one curve per mode, the modes' wavelengths distinct and those of the analysis
+    names = sorted(round(m.name_nm, 2) for m in view.tracker.modes)
+    assert len(names) == results["n_modes"]["value"] == 3
+    assert np.all(np.diff(names) > 10 * view.tracker.tolerance)
+    analysed = sorted(results[f"mode{k}_wavelength"]["value"] for k in (1, 2, 3))
+    np.testing.assert_allclose(names, analysed, atol=view.tracker.tolerance)
+    for mode in view.tracker.modes:  # every line of a mode lies near the mode
+        assert np.all(np.abs(np.array(mode.centres) - mode.name_nm) <= view.tracker.tolerance)
+
+    # reference points are in no curve
+    curves = mode_curves(view)
+    scan_pumps = set(pump[~reference])
+    for x, *_ in curves.values():
+        assert len(x) >= 3 and set(x) <= scan_pumps
+    main = view.mode_of(1)
+    x, _ = data(view.items[main.ident].lilo)
+    assert len(x) == len(set(x))  # a mode has one line per point at most
+    assert view.image.image.shape[1] == (~reference).sum()
+
+    # the thresholds of the analysis
+    threshold = results["lasing_threshold"]["value"]
+    assert main.name_nm == pytest.approx(results["lasing_wavelength"]["value"], abs=0.3)
+    assert view.main_threshold.line.isVisible()
+    assert 10 ** view.main_threshold.line.value() == pytest.approx(threshold)
+    for marker in view.items[main.ident].thresholds:  # on both pump plots
+        assert 10 ** marker.line.value() == pytest.approx(threshold)
+    assert plotted(view.items[main.ident].fit) > 0
+    assert "P<sub>th</sub>" in view.lilo.titleLabel.text and "β" in view.lilo.titleLabel.text
+
+    # the same file in the run browser: the same curves and threshold
+    assert window.browser.open(job.path) == 1
+    shown = window.browser.plots.current
+    assert isinstance(shown, LasingView) and shown is not view
+    again = mode_curves(shown)
+    assert sorted(again) == sorted(curves)
+    for name, columns in curves.items():
+        for live, read in zip(columns, again[name], strict=True):
+            np.testing.assert_allclose(read, live)
+    assert shown.main_threshold.line.value() == pytest.approx(view.main_threshold.line.value())
+    window.close()
+
+
 def test_screenshot_runs_a_short_scan_and_saves_the_window(qtbot, tmp_path, monkeypatch):
     monkeypatch.setenv("QSLAB_GUI_SETTINGS", str(tmp_path / "unused.ini"))
     monkeypatch.setitem(app.SCREENSHOT_RUNS, "ase", {"points": 8, "averages": 1})
@@ -245,3 +381,12 @@ def test_screenshot_runs_a_short_scan_and_saves_the_window(qtbot, tmp_path, monk
     assert app.take_screenshot("sim", path) == 0
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not (tmp_path / "unused.ini").exists()  # screenshots keep no settings
+
+
+def test_screenshot_runs_the_procedure_that_fits_the_station(window):
+    panel = window.station_panel
+    chosen = {}
+    for name in ("sim", "sim-g2", "sim-pc", "sim-vcsel"):
+        panel.load(name)
+        chosen[name] = app.screenshot_procedure(panel.station)
+    assert chosen == {"sim": "ase", "sim-g2": "g2", "sim-pc": "lasing", "sim-vcsel": "lasing"}

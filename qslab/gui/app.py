@@ -51,6 +51,7 @@ GOES_ON = ("completed", "stopped")
 SCREENSHOT_RUNS: dict[str, dict[str, Any]] = {
     "ase": {"points": 30, "averages": 1},
     "g2": {"fluences": [0.1, 0.2, 0.4, 0.8], "acquisition_s": 2.0},
+    "lasing": {},
 }
 SCREENSHOT_SIZE = (1680, 1050)
 SCREENSHOT_TIMEOUT_S = 180
@@ -304,9 +305,18 @@ def _typed(value: Any) -> str:
     return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
+def screenshot_procedure(station) -> str:
+    """What a screenshot runs on this station: lasing when its bench has a cavity, g2 when it
+    has a TCSPC counter, else an ASE series."""
+    bench = station.bench
+    if bench is not None and getattr(bench, "cavity", None) is not None:
+        return "lasing"
+    return "g2" if "tcspc" in station.config.roles else "ase"
+
+
 def take_screenshot(station: str | None, path: Path) -> int:
-    """Run a short simulated scan (ASE, or g2 on a station with a TCSPC counter) out of real
-    time, save the main window as PNG; 0 when the run completed and the file was written."""
+    """Run a short simulated scan (:func:`screenshot_procedure`) out of real time, save the main
+    window as PNG; 0 when the run completed and the file was written."""
     target = Path(path).resolve()
     if station and Path(station).is_file():
         station = str(Path(station).resolve())
@@ -323,7 +333,7 @@ def take_screenshot(station: str | None, path: Path) -> int:
             panel.load("sim")
             bench = panel.station.bench
         bench.realtime = False  # a short scan: the simulated instruments do not wait
-        procedure = "g2" if "tcspc" in panel.station.config.roles else "ase"
+        procedure = screenshot_procedure(panel.station)
         window.resize(*SCREENSHOT_SIZE)
         window.show()
         form = window.procedure_panel

@@ -7,6 +7,7 @@ from PyQt5.QtWidgets import QStackedWidget
 from qslab.gui.plots.ase import ASEView
 from qslab.gui.plots.common import RunView
 from qslab.gui.plots.g2 import G2View
+from qslab.gui.plots.generic import GenericView
 from qslab.gui.plots.lasing import LasingView
 from qslab.gui.worker import Batch
 
@@ -16,7 +17,7 @@ class RunPlots(QStackedWidget):
 
     def __init__(self) -> None:
         super().__init__()
-        self.views: list[RunView] = [ASEView(), G2View(), LasingView()]
+        self.views: list[RunView] = [ASEView(), G2View(), LasingView(), GenericView()]
         for view in self.views:
             self.addWidget(view)
         self.current: RunView = self.views[0]
