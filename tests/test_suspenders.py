@@ -295,7 +295,7 @@ def test_a_degrading_spot_is_caught_at_the_reference_point_and_the_run_stops(tmp
         **REFERENCE,
     )
     assert record.status == "stopped"
-    assert "integrated_emission at the reference point changed by -" in record.error
+    assert "reference_level at the reference point changed by -" in record.error
     assert "fresh spot" in record.error
     reference = record.data["reference"].read()
     assert reference[0] and reference.sum() >= 2  # the baseline, then the one that drifted
@@ -310,8 +310,9 @@ def test_a_stable_spot_passes_every_reference_and_the_series_is_complete(tmp_pat
     reference = record.data["reference"].read()
     assert reference.sum() == 4  # before points 1, 4, 7 and 10
     np.testing.assert_array_equal(record.data["point"].read()[~reference], np.arange(12))
-    emission = record.data["integrated_emission"].read()[reference]
-    assert np.ptp(emission) / np.mean(emission) < 0.15
+    level = record.data["reference_level"].read()[reference]
+    assert np.ptp(level) / np.mean(level) < 0.15
+    assert np.isnan(record.data["reference_level"].read()[~reference]).all()
 
 
 def test_a_drifted_reference_pauses_until_the_sample_is_moved_to_a_fresh_spot(tmp_path):
@@ -341,6 +342,7 @@ def test_a_drifted_reference_pauses_until_the_sample_is_moved_to_a_fresh_spot(tm
         points=12,
         averages=1,
         subscribers=[MoveToFreshSpot],
+        reference_on_drift="pause",
         **REFERENCE,
     )
     record = read_run(result.path)

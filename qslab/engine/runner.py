@@ -180,9 +180,10 @@ class RunContext:
         tolerance: float,
         on_drift: str = "pause",
     ) -> dict[str, Any] | None:
-        """Measure the sample's reference point again and compare ``signal`` per unit fluence
-        with its first measurement: a spot that degrades (or a collection path that drifts)
-        shows here before it spoils the series.
+        """Measure the sample's reference point again and compare ``signal`` (normalised by the
+        procedure for the pump it got, so that pump jitter does not count as drift) with its
+        first measurement: a spot that degrades (or a collection path that drifts) shows here
+        before it spoils the series.
 
         Stored as a point with ``reference = true`` and ``point = -1`` (not part of the plan or
         of :attr:`taken`). On drift beyond ``tolerance``: ``"pause"`` suspends the run until
@@ -193,7 +194,7 @@ class RunContext:
         data = self._take(-1, measure, fluence_uj_cm2, pulses, reference=True)
         if data is None:
             return None
-        level = float(data[signal]) / float(data.get("fluence", fluence_uj_cm2))
+        level = float(data[signal])
         if self._reference_level is None:
             self._reference_level = level
             return data

@@ -175,6 +175,9 @@ class LasingScan(SpectralSeries):
         bench.cavity_design = dataclasses.replace(design, period_nm=float(period_nm))
         bench.cavity = type(bench.cavity)(bench.cavity_design, bench.film)
 
+    def excitation_order(self) -> int:
+        return self._regime.order
+
     def resolution_nm(self) -> float:
         """The spectrometer's instrument FWHM: the parameter, else the station's."""
         if self.values["resolution_nm"] >= 0:

@@ -63,9 +63,10 @@ SPECTRUM_PARAMETERS = (
     Parameter(
         "reference_on_drift",
         "str",
-        "pause",
+        "stop",
         "",
-        "when the reference has drifted: pause (until resumed, e.g. on a fresh spot) or stop",
+        "when the reference has drifted: stop (the run ends 'stopped'; a recipe goes on to "
+        "its next spot) or pause (until someone resumes it, e.g. on a fresh spot)",
         choices=("pause", "stop"),
     ),
 )
@@ -146,15 +147,28 @@ class SpectralSeries(Procedure):
             lambda: self._reference_record(fluence),
             fluence,
             self.pulses_per_point(),
-            signal="integrated_emission",
+            signal="reference_level",
             tolerance=v["reference_tolerance"],
             on_drift=v["reference_on_drift"],
         )
         return taken is not None
 
     def _reference_record(self, fluence: float) -> dict[str, Any]:
-        point = self.pumped_point(fluence)
-        return {**point, "integrated_emission": float(np.sum(point["spectrum"]))}
+        """The pumped point at ``fluence`` with its emission per (fluence measured)^order, so
+        that the pump's own jitter is not taken for a change of the sample. Always at the
+        exposure asked for: the shorter one that bright points may have needed would leave a
+        faint reference in the noise."""
+        kept, self._exposure = self._exposure, self.values["exposure_s"]
+        try:
+            point = self.pumped_point(fluence)
+        finally:
+            self._exposure = kept
+        level = float(np.sum(point["spectrum"])) / point["fluence"] ** self.excitation_order()
+        return {**point, "reference_level": level}
+
+    def excitation_order(self) -> int:
+        """Photons absorbed per excitation: 1 here; a two-photon pump makes it 2."""
+        return 1
 
     def pulses_per_point(self) -> float:
         """Pulses that reach the sample during one point, for the dose."""
@@ -260,6 +274,11 @@ class SpectralSeries(Procedure):
             "retaken": ("bool", "", "retaken at a shorter exposure after saturating"),
             "saturated": ("bool", "", "still saturated at the shortest exposure"),
             "peak_counts": ("float64", "counts", "highest raw pixel value"),
+            "reference_level": (
+                "float64",
+                "",
+                "reference points only: summed emission (counts/s) per (uJ/cm^2)^order",
+            ),
         }
         keys = {name: data_key((), *spec) for name, spec in scalar.items()}
         keys["spectrum"] = data_key(
