@@ -34,6 +34,15 @@ def fault(fault: str, point: int, role: str = "", extra: str = "") -> str:
     return f'[[faults]]\n{role_line}fault = "{fault}"\npoint = {point}\n{extra}'
 
 
+class Steering:
+    """A subscriber handed the engine first, to pause, resume, abort or make safe the run."""
+
+    wants_engine = True
+
+    def __init__(self, engine):
+        self.engine = engine
+
+
 class SafeWhilePaused:
     """Records, at each resume document, whether the beam was off the sample."""
 
@@ -113,12 +122,7 @@ def test_pause_and_resume_on_request_at_a_point_boundary(tmp_path, fast_station)
     station = open_station(fast_station, seed=2)
     watcher = SafeWhilePaused(station)
 
-    class PauseAtThird:
-        wants_engine = True
-
-        def __init__(self, engine):
-            self.engine = engine
-
+    class PauseAtThird(Steering):
         def __call__(self, name, doc):
             if name == "event" and doc["seq_num"] == 3:
                 self.engine.pause("sample check")
@@ -142,12 +146,7 @@ def test_pause_and_resume_on_request_at_a_point_boundary(tmp_path, fast_station)
 
 
 def test_abort_while_paused_ends_the_run_safe(tmp_path, fast_station):
-    class PauseThenAbort:
-        wants_engine = True
-
-        def __init__(self, engine):
-            self.engine = engine
-
+    class PauseThenAbort(Steering):
         def __call__(self, name, doc):
             if name == "event" and doc["seq_num"] == 2:
                 self.engine.pause()
@@ -243,12 +242,7 @@ def test_make_safe_now_blocks_the_beam_during_an_exposure_and_nothing_reopens_it
     seen_after: list[bool] = []
     safe_at_return: list[bool] = []
 
-    class MakeSafeDuringExposure:
-        wants_engine = True
-
-        def __init__(self, engine):
-            self.engine = engine
-
+    class MakeSafeDuringExposure(Steering):
         def __call__(self, name, doc):
             if name == "event" and doc["seq_num"] == 2:
                 threading.Thread(target=self.request, daemon=True).start()
@@ -322,13 +316,8 @@ def test_a_drifted_reference_pauses_until_the_sample_is_moved_to_a_fresh_spot(tm
         write_station(tmp_path / "station.toml", "degradation_dose_J_cm2 = 0.05\n"), seed=4
     )
 
-    class MoveToFreshSpot:
+    class MoveToFreshSpot(Steering):
         """The operator, paged by the pause: moves the sample, then resumes the run."""
-
-        wants_engine = True
-
-        def __init__(self, engine):
-            self.engine = engine
 
         def __call__(self, name, doc):
             if name == "pause":
