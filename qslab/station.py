@@ -56,7 +56,7 @@ SAMPLE_PHYSICS_KEYS = tuple(k for k in QSFilm.field_names() if k != "name")
 def builtin_stations() -> dict[str, str]:
     """Built-in station names and their one-line descriptions."""
     out = {}
-    for entry in resources.files("qslab.stations").iterdir():
+    for entry in sorted(resources.files("qslab.stations").iterdir(), key=lambda e: e.name[:-5]):
         if entry.name.endswith(".toml"):
             data = tomllib.loads(entry.read_text())
             out[entry.name[:-5]] = data.get("description", "")
