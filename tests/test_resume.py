@@ -191,3 +191,19 @@ def test_ctrl_z_pauses_with_the_station_safe_and_fg_resumes(tmp_path):
     assert record.status == "completed" and record.points == POINTS
     assert [p["event"] for p in record.pauses] == ["pause", "resume"]
     assert "Ctrl-Z" in record.pauses[0]["reason"]
+
+
+def test_a_g2_run_resumes_with_the_new_time_tags_beside_the_first(tmp_path, capsys):
+    station = tmp_path / "g2.toml"
+    fast_g2 = 'base = "sim-g2"\n[bench]\nrealtime = false\n'
+    station.write_text(fast_g2 + '[[faults]]\nrole = "tcspc"\nfault = "timeout"\npoint = 3\n')
+    cmd = ["run", "g2", "--station", str(station), "--out", str(tmp_path), "--seed", "2"]
+    assert cli.main(cmd + _settings("fluences=0.2,0.4,0.8", "acquisition_s=1")) == 1
+    (path,) = tmp_path.glob("*_g2_*[0-9a-f].h5")
+    station.write_text(fast_g2)
+    assert cli.main(["resume", str(path)]) == 0
+    record = read_run(path)
+    assert record.status == "completed" and record.points == 3
+    assert "qy_xx_ratio" in record.analysis
+    side = sorted(p.name for p in tmp_path.glob("*.photons.h5"))
+    assert side == [f"{path.stem}-2.photons.h5", f"{path.stem}.photons.h5"]
