@@ -216,8 +216,9 @@ def test_throttle_refreshes_at_most_thirty_times_a_second(qtbot):
     started = time.monotonic()
     thread = threading.Thread(target=flood)
     thread.start()
-    qtbot.waitUntil(lambda: not thread.is_alive(), timeout=10_000)
-    qtbot.waitUntil(lambda: sum(map(len, batches)) == 20000, timeout=5000)
+    # generous limits: a loaded machine is slow, and slowness only lowers the refresh rate
+    qtbot.waitUntil(lambda: not thread.is_alive(), timeout=60_000)
+    qtbot.waitUntil(lambda: sum(map(len, batches)) == 20000, timeout=30_000)
     elapsed = time.monotonic() - started
     assert len(batches) <= MAX_RATE_HZ * elapsed + 2
     assert [doc["data"]["i"] for batch in batches for _, doc, _ in batch] == list(range(20000))
