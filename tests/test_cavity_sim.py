@@ -5,16 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from qslab.analysis.models import stimulated_fraction
-from qslab.sim.bench import Detector, LaserState, VirtualBench
-from qslab.sim.cavity import (
-    PCSEL,
-    NanopillarPC,
-    VerticalCavity,
-    lasing_onset,
+from qslab.analysis.lasing import pulsed_model
+from qslab.analysis.models import (
+    GAUSSIAN_PULSE_AREA,
+    pulse_onset,
     pulsed_output,
-    steady_state_equivalent,
+    pulsed_s_curve,
+    stimulated_fraction,
 )
+from qslab.analysis.threshold import fit_s_curve
+from qslab.sim.bench import Detector, LaserState, VirtualBench
+from qslab.sim.cavity import PCSEL, NanopillarPC, VerticalCavity
 from qslab.sim.sample import QSFilm
 
 FS_400 = {"wavelength_nm": 400.0, "pulse_width_s": 140e-15}
@@ -86,28 +87,84 @@ def test_pcsel_spectrum_peaks_at_the_bragg_wavelength_through_the_resolution():
     assert wl[np.argmax(counts)] == pytest.approx(design.n_eff * 335.0, abs=0.06)
 
 
-def test_ns_threshold_is_a_peak_intensity_that_a_steady_state_fit_recovers():
-    b = bench(PCSEL(), NS_532, film=QSFilm(cross_section_cm2=2.5e-15, ase_yield=1e-3))
+def ns_bench() -> VirtualBench:
+    return bench(PCSEL(), NS_532, film=QSFilm(cross_section_cm2=2.5e-15, ase_yield=1e-3))
+
+
+def test_ns_threshold_is_where_the_peak_carriers_reach_threshold():
+    b = ns_bench()
     truth = b.lasing_truth()
     assert (truth.units, truth.quantity, truth.regime) == ("kW/cm^2", "peak_intensity", "ns")
-    regime = b.pump_regime()
+    # the carriers without stimulated emission, integrated independently on a fine grid:
+    # at the truth's peak pump (in CW thresholds) they just reach 1 at their maximum
+    width = b.pulse_per_lifetime()
+    sigma = width / 2.3548200450309493
+    t, h = np.linspace(-6 * sigma, 6 * sigma + 5, 400_001, retstep=True)
+    pump = np.exp(-0.5 * (t / sigma) ** 2)
+    x = np.zeros_like(t)
+    for k in range(1, t.size):  # exact exponential step of dx/dt = p - x, p linear in a step
+        decay = np.exp(-h)
+        x[k] = x[k - 1] * decay + pump[k - 1] * (1 - decay)
+    p_peak = truth.mode_N / b.cavity.first_mode.threshold_N / (GAUSSIAN_PULSE_AREA * width)
+    assert p_peak * x.max() == pytest.approx(1.0, rel=2e-4)
+    assert pulse_onset(width) == pytest.approx(p_peak, rel=1e-9)
+
+
+def test_ns_fit_of_the_noise_free_bench_curve_recovers_the_physical_threshold():
+    b = ns_bench()
+    truth = b.lasing_truth()
     fluence = truth.fluence_uj_cm2 * np.logspace(-1, np.log10(4), 30)
-    intensity = regime.from_peak_fluence(fluence)
+    intensity = b.pump_regime().from_peak_fluence(fluence)
     out = b.mode_outputs(fluence)[0]
-    fitted = steady_state_equivalent(intensity, out, truth.beta)
-    assert fitted == pytest.approx(truth.threshold, rel=0.03)
+    fit = fit_s_curve(pulsed_model(b.pulse_per_lifetime()), intensity, out, units="kW/cm^2")
+    assert fit.value == pytest.approx(truth.threshold, rel=0.01)
+    assert fit.details["beta"] == pytest.approx(truth.beta, rel=0.02)
+
+
+def test_ns_output_is_the_pulse_integrated_rate_equation():
+    b = ns_bench()
+    truth = b.lasing_truth()
+    width = b.pulse_per_lifetime()
+    p = np.array([0.05, 0.7, 1.0, 1.5, 4.0])
+    out = b.mode_outputs(p * truth.fluence_uj_cm2)[0]
+    direct = pulsed_output(p * pulse_onset(width), truth.beta, width)
+    assert out == pytest.approx(direct, rel=1e-3)
+
+
+def test_ns_output_converges_in_the_time_step():
+    p = np.geomspace(0.05, 20, 12)
+    reference = pulsed_output(p, 0.005, 0.65, steps=40_000)
+    assert pulsed_output(p, 0.005, 0.65) == pytest.approx(reference, rel=5e-4)
 
 
 def test_pulsed_output_tends_to_the_steady_state_for_a_long_pulse():
     # a pulse much longer than the gain lifetime: the output follows the instantaneous pump
     p = np.array([0.5, 2.0])
-    out = pulsed_output(p, 0.01, lifetime_per_fwhm=0.01, steps=4000)
+    out = pulsed_output(p, 0.01, 100.0)
     sigma = 1 / 2.3548  # the pulse's FWHM is 1 = 100 lifetimes
     u = np.linspace(-4 * sigma, 4 * sigma, 4001)
     pulse = np.exp(-0.5 * (u / sigma) ** 2)
     expected = [np.trapezoid(stimulated_fraction(q * pulse, 0.01), u) for q in p]
     assert out / 100 == pytest.approx(np.array(expected), rel=0.03)
-    assert lasing_onset(0.01) == pytest.approx(1.0, rel=0.01)
+    assert pulse_onset(100.0) == pytest.approx(1.0, rel=1e-3)
+
+
+def test_a_long_pulse_s_curve_tends_to_the_steady_state_one():
+    # the model the analysis fits: for a pulse 300 lifetimes long it is the steady-state
+    # S-curve averaged over the pulse's envelope (per unit area), threshold at p = 1
+    beta, p = 0.01, np.geomspace(0.05, 20, 9)
+    u = np.linspace(-5, 5, 20001)  # in sigma
+    envelope = np.exp(-0.5 * u**2)
+    area = np.trapezoid(envelope, u)
+    expected = [np.trapezoid(stimulated_fraction(q * envelope, beta), u) / area for q in p]
+    assert pulsed_s_curve(p, beta, 300.0) == pytest.approx(np.array(expected), rel=0.03)
+    assert pulse_onset(300.0) == pytest.approx(1.0, rel=1e-4)
+
+
+def test_a_short_pulse_tends_to_the_fs_threshold():
+    # a pulse much shorter than the lifetime: the physical threshold brings <N>_th in total
+    width = 0.001
+    assert pulse_onset(width) * GAUSSIAN_PULSE_AREA * width == pytest.approx(1.0, rel=0.005)
 
 
 def test_two_photon_pump_gives_slope_two_on_a_fluence_axis():

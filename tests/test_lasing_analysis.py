@@ -258,6 +258,8 @@ def test_bad_input_is_explained():
         analyse(spectra[:-1])
     with pytest.raises(ValueError, match="pump_profile"):
         analyse(spectra, pump_profile="top-hat")
+    with pytest.raises(ValueError, match="pulse_per_lifetime"):
+        analyse(spectra, pump_profile="pulsed")
     with pytest.raises(ValueError, match="resolution_nm"):
         analyse(spectra, resolution=-0.1)
 

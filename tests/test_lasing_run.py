@@ -72,6 +72,17 @@ def test_presets_reproduce_the_review(runs, preset):
         assert analysis["n_modes"]["value"] >= 2  # multimode above threshold
 
 
+@pytest.mark.parametrize("preset", PRESETS)
+def test_ns_runs_fit_the_pulse_integrated_model_and_recover_the_physical_threshold(runs, preset):
+    result = runs[preset, SEEDS[0]]
+    threshold = result.outcome.analysis["lasing_threshold"]
+    truth = result.station.bench.lasing_truth()
+    pulsed = truth.regime == "ns"
+    assert threshold["method"] == ("rate_equation_pulsed" if pulsed else "rate_equation")
+    if pulsed:  # the physical threshold, not a steady-state equivalent about 9 % above it
+        assert threshold["value"] == pytest.approx(truth.threshold, rel=0.03)
+
+
 def test_units_follow_the_regime_in_the_file(runs, capsys):
     result = runs["sim-pcsel", SEEDS[0]]
     assert cli.main(["inspect", str(result.path), "--json"]) == 0

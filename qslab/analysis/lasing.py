@@ -28,11 +28,16 @@ against a power law and gives beta), the x-intercept of the above-threshold line
 kink, and the midpoint of the linewidth collapse. The rate-equation model is the mode's
 stimulated emission ``b S(P / P_th; beta)``, either as is (``pump_profile="flat"``) or averaged
 over a Gaussian pump spot (``"gaussian"``); see :data:`PUMP_PROFILES` for when each applies.
+Under a pump pulse comparable to the gain lifetime (ns, quasi-CW) the S-curve is the rate
+equations integrated through the pulse (``"pulsed"``, :func:`mode_curve_pulsed`): the pulse's
+FWHM over the gain lifetime must then be given (it is known, not fitted), and P_th is the peak
+pump at which the carriers, at their maximum, reach threshold.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -42,7 +47,7 @@ from scipy.optimize import curve_fit
 from scipy.signal import find_peaks
 from scipy.special import voigt_profile
 
-from qslab.analysis.models import gaussian_spot_average, stimulated_fraction
+from qslab.analysis.models import gaussian_spot_average, pulsed_s_curve, stimulated_fraction
 from qslab.analysis.spectra import FWHM_PER_SIGMA, _noise_rms, fwhm_nm
 from qslab.analysis.threshold import (
     NoThresholdError,
@@ -83,6 +88,16 @@ def mode_curve_gaussian_spot(pump, b: float, p_th: float, beta: float) -> np.nda
     return b * gaussian_spot_average(lambda p: stimulated_fraction(p, beta), relative)
 
 
+def mode_curve_pulsed(pump, b: float, p_th: float, beta: float, pulse_per_lifetime: float):
+    """Mode emission per pulse for a Gaussian pump pulse of FWHM ``pulse_per_lifetime`` gain
+    lifetimes and peak pump ``pump``: ``b`` times :func:`qslab.analysis.models.pulsed_s_curve`
+    of P / P_th, P_th the peak pump at which the carriers just reach threshold at their
+    maximum when beta -> 0. A long pulse gives the steady-state S-curve averaged over the
+    pulse's envelope."""
+    relative = np.asarray(pump, dtype=float) / p_th
+    return b * pulsed_s_curve(relative, beta, pulse_per_lifetime)
+
+
 def _mode_start(curve):
     """Start completer for :class:`SCurveModel`: b puts the curve through the top point."""
 
@@ -111,6 +126,36 @@ PUMP_PROFILES = {
     # than it. Its S-curve is smoother and steepest near 1.5 P_th, not at P_th.
     "gaussian": _mode_model("rate_equation_gaussian_spot", mode_curve_gaussian_spot),
 }
+PULSED = "pulsed"
+"""The ns (quasi-CW) profile: one pump level per mode, rate equations through the pulse; it
+takes the pulse's FWHM over the gain lifetime (:func:`pulsed_model`)."""
+PROFILE_NAMES = (*PUMP_PROFILES, PULSED)
+
+
+@lru_cache(maxsize=16)
+def pulsed_model(pulse_per_lifetime: float) -> SCurveModel:
+    """The rate-equation model of a pump pulse of FWHM ``pulse_per_lifetime`` gain lifetimes
+    (:func:`mode_curve_pulsed`); b, P_th and beta are fitted, the pulse width is known."""
+
+    def curve(pump, b: float, p_th: float, beta: float) -> np.ndarray:
+        return mode_curve_pulsed(pump, b, p_th, beta, pulse_per_lifetime)
+
+    return _mode_model("rate_equation_pulsed", curve)
+
+
+def rate_equation_model(pump_profile: str, pulse_per_lifetime: float | None = None):
+    """The model of one of :data:`PROFILE_NAMES`; ``"pulsed"`` needs ``pulse_per_lifetime``
+    (pump pulse FWHM over the gain lifetime, e.g. the sample's ``tau_xx_ns``)."""
+    if pump_profile == PULSED:
+        if not (pulse_per_lifetime is not None and pulse_per_lifetime > 0):
+            raise ValueError(
+                "pump_profile 'pulsed' needs pulse_per_lifetime, the pump pulse's FWHM over the "
+                f"gain lifetime, > 0: got {pulse_per_lifetime!r}"
+            )
+        return pulsed_model(float(pulse_per_lifetime))
+    if pump_profile not in PUMP_PROFILES:
+        raise ValueError(f"pump_profile must be one of {sorted(PROFILE_NAMES)}: {pump_profile!r}")
+    return PUMP_PROFILES[pump_profile]
 
 
 @dataclass(frozen=True)
@@ -422,6 +467,7 @@ def mode_thresholds(
     pump_profile: str = "flat",
     n_bootstrap: int = 100,
     seed: int | None = 0,
+    pulse_per_lifetime: float | None = None,
 ) -> tuple[dict[str, ThresholdResult], dict[str, str]]:
     """({method: result} for the methods that ran, {method: why not} for the others).
 
@@ -434,9 +480,10 @@ def mode_thresholds(
     y, y_err = mode.intensity, mode.intensity_err
     positive = np.isfinite(y) & (y > 0)
     weights_err = np.hypot(y_err, INTENSITY_FLOOR * y)
+    model = rate_equation_model(pump_profile, pulse_per_lifetime)
     try:
         primary = fit_s_curve(
-            PUMP_PROFILES[pump_profile],
+            model,
             x[positive],
             y[positive],
             weights_err[positive],
@@ -460,6 +507,8 @@ def mode_thresholds(
     if isinstance(primary, ValueError):
         failures["rate_equation"] = str(primary)
     else:
+        if pump_profile == PULSED:
+            primary.details["pulse_per_lifetime"] = float(pulse_per_lifetime)
         results["rate_equation"] = primary
     return results, failures
 
@@ -533,6 +582,7 @@ def analyse_lasing(
     min_snr: float = MIN_SNR,
     max_linewidth_nm: float = MAX_LINEWIDTH_NM,
     order: int = 1,
+    pulse_per_lifetime: float | None = None,
 ) -> dict[str, dict[str, Any]]:
     """``{name: {value, error, units, method, ...}}`` for the run's analysis group.
 
@@ -554,9 +604,11 @@ def analyse_lasing(
     model and every method then work on the excitation, pump**order, whose S-curve is the
     rate equation's, and each threshold's value and error are brought back to the pump axis
     (its other entries stay on the excitation axis, whose units ``excitation_units`` names).
+
+    ``pump_profile="pulsed"`` (ns pumping) fits the rate equations integrated through a
+    Gaussian pulse of FWHM ``pulse_per_lifetime`` gain lifetimes (:func:`mode_curve_pulsed`).
     """
-    if pump_profile not in PUMP_PROFILES:
-        raise ValueError(f"pump_profile must be one of {sorted(PUMP_PROFILES)}: {pump_profile!r}")
+    rate_equation_model(pump_profile, pulse_per_lifetime)  # refuse a bad choice before fitting
     pump, wl, spectra = _validated(pump, wavelengths, spectra, resolution_nm)
     if order < 1:
         raise ValueError(f"order must be 1 or more, got {order}")
@@ -565,7 +617,9 @@ def analyse_lasing(
     centres = find_modes(wl, spectra, resolution_nm, min_snr, max_linewidth_nm)
     units = _Units(pump_units if order == 1 else f"({pump_units})^{order}", intensity_units)
     per_mode = [
-        _mode_results(excitation, mode, units, pump_profile, n_bootstrap, seed, sort)
+        _mode_results(
+            excitation, mode, units, (pump_profile, pulse_per_lifetime), n_bootstrap, seed, sort
+        )
         for mode in measure_modes(wl, spectra, centres, resolution_nm)
     ]
     per_mode.sort(key=lambda r: (not np.isfinite(r["threshold"]["value"]), -r["_peak"]))
@@ -644,7 +698,9 @@ def _validated(pump, wavelengths, spectra, resolution_nm):
 
 def _mode_results(pump, mode: ModeSeries, units: _Units, profile, n_bootstrap, seed, order):
     """Every per-mode entry (keys without the ``mode<k>_`` prefix)."""
-    thresholds, failures = mode_thresholds(pump, mode, units.pump, profile, n_bootstrap, seed)
+    thresholds, failures = mode_thresholds(
+        pump, mode, units.pump, profile[0], n_bootstrap, seed, profile[1]
+    )
     out: dict[str, Any] = {}
     for name in METHODS:
         if name in thresholds:

@@ -41,9 +41,11 @@ import numpy as np
 from qslab.analysis import fluence as fl
 from qslab.analysis.lasing import (
     INTENSITY_FLOOR,
-    PUMP_PROFILES,
+    PROFILE_NAMES,
+    PULSED,
     analyse_lasing,
     measure_modes,
+    rate_equation_model,
     spectrum_lines,
 )
 from qslab.analysis.threshold import fit_s_curve
@@ -119,10 +121,12 @@ class LasingScan(SpectralSeries):
         Parameter(
             "pump_profile",
             "str",
-            "flat",
+            "auto",
             "",
-            "rate-equation model: one pump level per mode (flat) or summed over a Gaussian spot",
-            choices=tuple(PUMP_PROFILES),
+            "rate-equation model: one pump level per mode (flat), summed over a Gaussian spot, "
+            "or integrated through the pulse (pulsed: ns, needs the sample's tau_xx_ns); "
+            "auto: pulsed in the ns regime, flat otherwise",
+            choices=("auto", *PROFILE_NAMES),
         ),
         Parameter(
             "resolution_nm",
@@ -191,6 +195,24 @@ class LasingScan(SpectralSeries):
         log.warning("no spectrometer resolution known: line widths are not deconvolved")
         return 0.0
 
+    def pump_profile(self) -> tuple[str, float | None]:
+        """(profile, pulse FWHM over the gain lifetime) of the rate-equation model: ``auto``
+        integrates the rate equations through the pulse in the ns regime, where the gain
+        lifetime (the sample's ``tau_xx_ns``) is comparable to the pulse."""
+        profile = self.values["pump_profile"]
+        if profile == "auto":
+            profile = PULSED if self._regime.name == "ns" else "flat"
+        if profile != PULSED:
+            return profile, None
+        tau_ns = self.station.config.sample.get("tau_xx_ns")
+        if not (isinstance(tau_ns, int | float) and tau_ns > 0):
+            raise ValidationError(
+                "station.sample.tau_xx_ns",
+                "the pulsed rate-equation model needs the gain (XX) lifetime in ns; give it "
+                "or set pump_profile to flat",
+            )
+        return profile, self._pulse_s / (tau_ns * 1e-9)
+
     def regime(self) -> fl.PumpRegime:
         """The pump regime of the connected laser on this station's sample."""
         laser, chosen = self.station["laser"], self.values["regime"]
@@ -246,6 +268,7 @@ class LasingScan(SpectralSeries):
         laser = st["laser"]
         self._regime = regime = self.regime()
         self._pump_nm, self._pulse_s = laser.wavelength_nm, laser.pulse_width_s
+        self._profile = self.pump_profile()
         self._resolution = self.resolution_nm()
         start, stop = self._pump_range()  # checked before the pump is prepared
         wavelengths = self.start_spectra(ctx)
@@ -266,10 +289,11 @@ class LasingScan(SpectralSeries):
             wavelengths,
             ctx.column("spectrum"),
             self._resolution,
-            pump_profile=v["pump_profile"],
+            pump_profile=self._profile[0],
             intensity_units="counts/s",
             n_bootstrap=v["bootstrap"],
             order=regime.order,
+            pulse_per_lifetime=self._profile[1],
         )
         ctx.results({**results, **self._threshold_in_other_units(results["lasing_threshold"])})
 
@@ -339,7 +363,7 @@ class LasingScan(SpectralSeries):
         y = line.intensity[good]
         err = np.hypot(line.intensity_err[good], INTENSITY_FLOOR * y)
         order = self._regime.order
-        model = PUMP_PROFILES[self.values["pump_profile"]]
+        model = rate_equation_model(*self._profile)
         try:
             fit = fit_s_curve(model, pump[good] ** order, y, err, 0)
         except ValueError:

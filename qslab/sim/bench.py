@@ -191,18 +191,20 @@ class VirtualBench:
         order = self.pump_regime().order
         return float((n_peak / self.peak_excitation(1.0)) ** (1.0 / order))
 
-    def _lifetime_per_fwhm(self) -> float:
-        """Gain lifetime (the film's XX lifetime) over the pump pulse's FWHM."""
-        return self.film.tau_xx_ns * 1e-9 / self.laser.pulse_width_s
+    def pulse_per_lifetime(self) -> float:
+        """The pump pulse's FWHM over the gain lifetime (the film's XX lifetime): what the ns
+        rate equations depend on."""
+        return self.laser.pulse_width_s / (self.film.tau_xx_ns * 1e-9)
 
     def lasing_truth(self) -> LasingTruth:
-        """The threshold of the first lasing mode, defined so that a fit of the spot-integrated
-        mode intensity I versus the pump x with A * stimulated_fraction((x / x_th)^order, beta)
-        returns it (docs/virtual-bench.md, "Cavities and pump regimes")."""
+        """The threshold of the first lasing mode: where its mode-averaged excitation reaches
+        the gain threshold (fs, two-photon), or for a quasi-CW pulse the peak pump at which its
+        carriers, at their maximum, just reach threshold when beta -> 0 (docs/virtual-bench.md,
+        "The lasing truth")."""
         cavity = self._require_cavity()
         regime = self.pump_regime()
         mode = cavity.first_mode
-        mode_n = mode.threshold_N * cavity.threshold_pump(regime, self._lifetime_per_fwhm())
+        mode_n = mode.threshold_N * cavity.threshold_pump(regime, self.pulse_per_lifetime())
         peak_n = mode_n / cavity.overlap(self.w0_cm, regime.order)
         fluence = self.fluence_for_peak_excitation(peak_n)
         return LasingTruth(
@@ -259,7 +261,7 @@ class VirtualBench:
         cavity = self._require_cavity()
         regime = self.pump_regime()
         mode_n = self.peak_excitation(fluence_uj_cm2) * cavity.overlap(self.w0_cm, regime.order)
-        return cavity.outputs(mode_n, regime, self._lifetime_per_fwhm())
+        return cavity.outputs(mode_n, regime, self.pulse_per_lifetime())
 
     def _cavity_photons_per_nm(
         self, wavelengths_nm: np.ndarray, fluence_uj_cm2: np.ndarray, d: Detector

@@ -17,7 +17,9 @@ Pump regimes (:func:`pump_regime`), chosen by what the laser delivers:
   p = <N>_mode / <N>_threshold. Pump axis: peak fluence, uJ/cm^2.
 * ``ns`` (quasi-CW): pulse of ``fluence.QUASI_CW_PULSE_S`` or longer, comparable to the gain
   lifetime (the film's ``tau_xx_ns``). The rate equations are integrated through the pulse
-  (:func:`pulsed_output`). Pump axis: peak intensity at the beam centre, kW/cm^2.
+  (:func:`qslab.analysis.models.pulsed_output`); the mode lases where its carriers reach
+  threshold at their peak as beta -> 0 (:func:`qslab.analysis.models.pulse_onset`). Pump
+  axis: peak intensity at the beam centre, kW/cm^2.
 * ``two_photon``: a pump photon below the film's band edge (longer than ``x_peak_nm``) is
   absorbed in pairs, <N> = (sigma2 / 2) kappa j^2 / tau. The output is
   ``stimulated_fraction(p, beta)`` with p ~ F^2. Pump axis: peak fluence, mJ/cm^2.
@@ -25,24 +27,26 @@ Pump regimes (:func:`pump_regime`), chosen by what the laser delivers:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, fields
 from typing import ClassVar
 
 import numpy as np
-from scipy.optimize import least_squares
 from scipy.special import voigt_profile
 
 from qslab.analysis import fluence as fl
 from qslab.analysis.fluence import PumpRegime
-from qslab.analysis.models import stimulated_fraction
+from qslab.analysis.models import (
+    GAUSSIAN_PULSE_AREA,
+    pulse_onset,
+    pulsed_output,
+    stimulated_fraction,
+)
 from qslab.sim.sample import FWHM_PER_SIGMA, QSFilm
 
-GAUSSIAN_PULSE_AREA = math.sqrt(math.pi / (4 * math.log(2)))
-"""Integral of a Gaussian pulse of unit peak, in units of its FWHM."""
-EQUIVALENT_FIT_RANGE = (0.1, 5.0)
-"""Pump range, in units of the lasing onset, over which the steady-state equivalent threshold of
-a quasi-CW pulse is found (:meth:`Cavity.threshold_pump`): that of a typical threshold scan."""
+PULSED_TABLE_DECADES = (-5.0, 4.0)
+"""Peak pumps, in decades of the pulse's threshold, over which a quasi-CW mode's output is
+tabulated once (:meth:`Cavity.outputs`); below it the output is linear in the pump."""
+PULSED_TABLE_PER_DECADE = 100
 
 
 # -- pump regimes --------------------------------------------------------------------------
@@ -149,63 +153,6 @@ def design(kind: str, **parameters: float) -> CavityDesign:
     return CAVITIES[kind](**parameters)
 
 
-# -- time-resolved rate equations ----------------------------------------------------------
-def _pulse(lifetime_per_fwhm: float, steps: int) -> tuple[np.ndarray, float]:
-    """A Gaussian pulse of unit peak on a time grid in gain lifetimes (from 4 sigma before its
-    peak to 8 lifetimes after it), and the grid step."""
-    sigma = 1.0 / lifetime_per_fwhm / FWHM_PER_SIGMA
-    t, h = np.linspace(-4 * sigma, 4 * sigma + 8.0, steps, retstep=True)
-    return np.exp(-0.5 * (t / sigma) ** 2), float(h)
-
-
-def pulsed_output(p_peak, beta: float, lifetime_per_fwhm: float, steps: int = 2000) -> np.ndarray:
-    """Photons out of the mode per pulse, in units of the threshold carrier number, for a
-    Gaussian pump pulse whose instantaneous pump peaks at ``p_peak`` times the CW threshold.
-
-    Normalised rate equations (carriers x in units of their threshold value, time t in units of
-    the gain lifetime tau, photon lifetime much shorter so the photon number n follows x):
-    dx/dt = p(t) - x (1 + beta n), n = x / (1 - x). An implicit Euler step of that equation is
-    the steady-state relation with pump c / (1 + h) and factor beta h / (1 + h), c = x + h p,
-    so each step is one call of ``stimulated_fraction`` (stable however stiff the lasing
-    regime). The output is the integral of beta n dt: beta n is the stimulated fraction, the
-    same normalisation as the steady state, so the fs and ns outputs compare directly.
-    """
-    p_peak = np.asarray(p_peak, dtype=float)
-    pulse, h = _pulse(lifetime_per_fwhm, steps)
-    beta_step = beta * h / (1 + h)
-    x = np.zeros_like(p_peak)
-    out = np.zeros_like(p_peak)
-    for envelope in pulse:
-        n = stimulated_fraction((x + h * p_peak * envelope) / (1 + h), beta_step) / beta_step
-        x = n / (1 + n)
-        out += h * beta * n
-    return out
-
-
-def lasing_onset(lifetime_per_fwhm: float, steps: int = 2000) -> float:
-    """Peak pump (in CW thresholds) at which the carriers, at their maximum, just reach
-    threshold when beta -> 0: the inverse of the peak of the pulse filtered by the lifetime
-    (the same implicit steps as :func:`pulsed_output`, without stimulated emission)."""
-    pulse, h = _pulse(lifetime_per_fwhm, steps)
-    x, peak = 0.0, 0.0
-    for envelope in pulse:
-        x = (x + h * envelope) / (1 + h)
-        peak = max(peak, x)
-    return 1.0 / peak
-
-
-def steady_state_equivalent(p_peak: np.ndarray, output: np.ndarray, beta: float) -> float:
-    """The threshold (in units of ``p_peak``) of the curve A * stimulated_fraction(p / p_th, b)
-    that best matches ``output`` in log-log: what a rate-equation fit of the light-in/light-out
-    curve reports."""
-
-    def residual(q):
-        return np.log(q[0] * stimulated_fraction(p_peak / q[1], np.exp(q[2]))) - np.log(output)
-
-    start = [output[-1] / p_peak[-1] * np.median(p_peak), np.median(p_peak), math.log(beta)]
-    return float(least_squares(residual, start, x_scale="jac").x[1])
-
-
 # -- a cavity on the bench -----------------------------------------------------------------
 @dataclass(frozen=True)
 class Mode:
@@ -227,7 +174,7 @@ class Cavity:
             Mode(wl, design.cold_linewidth_nm, design.threshold_N * rel / film.relative_gain(wl))
             for wl, rel in design.lines(film)
         ]
-        self._pulsed: dict[float, tuple[np.ndarray, np.ndarray, float]] = {}
+        self._pulsed: dict[float, tuple[np.ndarray, np.ndarray]] = {}
 
     @property
     def beta(self) -> float:
@@ -243,42 +190,38 @@ class Cavity:
         wm = self.design.mode_radius_um * 1e-4
         return w0_cm**2 / (w0_cm**2 + order * wm**2)
 
-    def _pulsed_table(self, lifetime_per_fwhm: float) -> tuple[np.ndarray, np.ndarray, float]:
-        """Pulse-integrated output on a log grid of peak pump, and the steady-state equivalent
-        threshold, for one ratio of gain lifetime to pulse FWHM (computed once)."""
-        key = round(lifetime_per_fwhm, 9)
+    def _pulsed_table(self, width_per_lifetime: float) -> tuple[np.ndarray, np.ndarray]:
+        """Pulse-integrated output on a log grid of peak pump (in CW thresholds), for one
+        ratio of pulse FWHM to gain lifetime (computed once)."""
+        key = round(width_per_lifetime, 12)
         if key not in self._pulsed:
-            onset = lasing_onset(lifetime_per_fwhm)
-            grid = onset * np.logspace(-5, 4, 361)
-            output = pulsed_output(grid, self.beta, lifetime_per_fwhm)
-            fit = (grid >= onset * EQUIVALENT_FIT_RANGE[0]) & (
-                grid <= onset * EQUIVALENT_FIT_RANGE[1]
-            )
-            threshold = steady_state_equivalent(grid[fit], output[fit], self.beta)
-            self._pulsed[key] = (grid, output, threshold)
+            low, high = PULSED_TABLE_DECADES
+            count = round((high - low) * PULSED_TABLE_PER_DECADE) + 1
+            grid = pulse_onset(width_per_lifetime) * np.logspace(low, high, count)
+            self._pulsed[key] = (grid, pulsed_output(grid, self.beta, width_per_lifetime))
         return self._pulsed[key]
 
-    def threshold_pump(self, regime: PumpRegime, lifetime_per_fwhm: float) -> float:
-        """Mode-averaged pump, in units of a mode's ``threshold_N``, at which it lases as a fit
-        of its light-in/light-out curve sees it: 1 in the fs and two-photon regimes; for a
-        quasi-CW pulse the steady-state equivalent threshold of the pulse-integrated output
-        (about 1.1 times the beta -> 0 onset, where the peak carrier number reaches threshold),
-        converted from the pulse's peak pump to the total excitation it brings."""
+    def threshold_pump(self, regime: PumpRegime, width_per_lifetime: float) -> float:
+        """Mode-averaged pump, in units of a mode's ``threshold_N``, at which it lases: 1 in the
+        fs and two-photon regimes; for a quasi-CW pulse the total excitation of the pulse whose
+        peak pump brings the carriers, at their maximum, just to threshold when beta -> 0
+        (:func:`qslab.analysis.models.pulse_onset`)."""
         if regime.name != "ns":
             return 1.0
-        return self._pulsed_table(lifetime_per_fwhm)[2] * GAUSSIAN_PULSE_AREA / lifetime_per_fwhm
+        return pulse_onset(width_per_lifetime) * GAUSSIAN_PULSE_AREA * width_per_lifetime
 
     def outputs(
-        self, mode_n: np.ndarray, regime: PumpRegime, lifetime_per_fwhm: float
+        self, mode_n: np.ndarray, regime: PumpRegime, width_per_lifetime: float
     ) -> np.ndarray:
         """(modes, pulses) stimulated fraction of each mode (photons out per threshold carrier)
-        for pulses bringing ``mode_n`` mode-averaged excitations per QS."""
+        for pulses bringing ``mode_n`` mode-averaged excitations per QS; a quasi-CW pulse has a
+        FWHM of ``width_per_lifetime`` gain lifetimes."""
         mode_n = np.asarray(mode_n, dtype=float)
         p = np.array([mode_n / m.threshold_N for m in self.modes])
         if regime.name != "ns":
             return stimulated_fraction(p, self.beta)
-        grid, output, _ = self._pulsed_table(lifetime_per_fwhm)
-        p_peak = p * lifetime_per_fwhm / GAUSSIAN_PULSE_AREA
+        grid, output = self._pulsed_table(width_per_lifetime)
+        p_peak = p / (GAUSSIAN_PULSE_AREA * width_per_lifetime)
         scale = np.where(p_peak < grid[0], p_peak / grid[0], 1.0)  # linear below the table
         p_peak = np.maximum(p_peak, grid[0])
         return scale * np.exp(np.interp(np.log(p_peak), np.log(grid), np.log(output)))
