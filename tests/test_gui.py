@@ -391,3 +391,15 @@ def test_screenshot_runs_the_procedure_that_fits_the_station(window):
         panel.load(name)
         chosen[name] = app.screenshot_procedure(panel.station)
     assert chosen == {"sim": "ase", "sim-g2": "g2", "sim-pc": "lasing", "sim-vcsel": "lasing"}
+
+
+def test_the_ns_fit_curve_is_rebuilt_from_the_stored_pulse_width():
+    from qslab.analysis.lasing import mode_curve_pulsed
+    from qslab.gui.plots.lasing import _fitted_curve
+
+    stored = {"method": "rate_equation_pulsed", "pulse_per_lifetime": 0.65}
+    pump = np.geomspace(10.0, 300.0, 7)
+    np.testing.assert_allclose(
+        _fitted_curve(stored)(pump, 2.0, 66.9, 0.004),
+        mode_curve_pulsed(pump, 2.0, 66.9, 0.004, 0.65),
+    )

@@ -30,7 +30,7 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt5.QtCore import Qt
 
-from qslab.analysis.lasing import PUMP_PROFILES
+from qslab.analysis.lasing import PULSED, PUMP_PROFILES, rate_equation_model
 from qslab.gui.plots.common import (
     COLORS,
     RunView,
@@ -389,7 +389,7 @@ class LasingView(RunView):
         value = number(threshold.get("value"))
         shown = [marker.show(value) for marker in items.thresholds]
         items.label = f"P_th {value:.3g}" if all(shown) else ""
-        curve = CURVES.get(threshold.get("method", ""))
+        curve = _fitted_curve(threshold)
         needed = ("b", "beta")
         if not (all(shown) and curve and all(k in threshold for k in needed) and pump.size):
             return
@@ -425,3 +425,12 @@ def _order(threshold: dict[str, Any]) -> int:
     excitation's units, ``(mJ/cm^2)^2``."""
     found = re.search(r"\)\^(\d+)$", str(threshold.get("excitation_units", "")))
     return int(found.group(1)) if found else 1
+
+
+def _fitted_curve(threshold: dict[str, Any]):
+    """The model curve behind a stored threshold: by its method name, or, for the ns model,
+    rebuilt from the pulse width (over the gain lifetime) the analysis stored with it."""
+    width = threshold.get("pulse_per_lifetime")
+    if width is not None and np.isfinite(number(width)) and number(width) > 0:
+        return rate_equation_model(PULSED, number(width)).curve
+    return CURVES.get(threshold.get("method", ""))
