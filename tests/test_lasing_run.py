@@ -190,11 +190,22 @@ def test_a_period_for_a_cavity_without_one_is_refused(tmp_path):
         )
 
 
-def test_pump_above_the_station_limit_fails_before_the_pump_is_prepared(tmp_path):
-    result = scan(tmp_path, "sim-pc", 1, pump_stop=500.0)
-    assert result.outcome.status == "failed"
-    assert "parameters.pump_stop" in result.outcome.reason
-    assert result.outcome.num_events == 0
+@pytest.mark.parametrize(
+    ("preset", "pump_stop", "units"),
+    [("sim-pc", 500.0, "uJ/cm^2"), ("sim-pcsel", 5000.0, "kW/cm^2"), ("sim-vcsel", 50.0, "mJ")],
+)
+def test_a_pump_above_the_station_limit_is_refused_before_anything_moves(
+    tmp_path, capsys, preset, pump_stop, units
+):
+    """The regime (and so the pump's units) follows from the laser driver's options, so the
+    limit is checked with the rest of the input: exit 2, no file, no instrument touched."""
+    station = tmp_path / "s.toml"
+    station.write_text(f'base = "{preset}"\n[bench]\nrealtime = false\n')
+    args = ["run", "lasing", "--station", str(station), "--out", str(tmp_path / "runs")]
+    assert cli.main([*args, "--set", f"pump_stop={pump_stop}"]) == 2
+    err = capsys.readouterr().err
+    assert "parameters.pump_stop" in err and "max_fluence_uJ_cm2" in err
+    assert not (tmp_path / "runs").exists()
 
 
 def test_the_spectrometer_resolution_comes_from_the_station(tmp_path):

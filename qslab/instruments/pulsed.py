@@ -68,6 +68,17 @@ def check_optics(options: dict[str, Any], fundamental_nm: float | None = None) -
     return options
 
 
+def nominal_wavelength(fundamental_nm: float | None = None) -> Callable[[dict[str, Any]], float]:
+    """The wavelength at the sample from the options: ``tuning_nm`` (a tunable laser) or
+    ``fundamental_nm`` (a fixed one), divided by ``harmonic``."""
+
+    def at_sample(options: dict[str, Any]) -> float:
+        laser_nm = options["tuning_nm"] if fundamental_nm is None else fundamental_nm
+        return laser_nm / options["harmonic"]
+
+    return at_sample
+
+
 def check_tuning(tuning_nm: float, low: float, high: float) -> None:
     """The ``tuning_nm`` option against the laser's tuning range ``low``-``high``."""
     if not low <= tuning_nm <= high:

@@ -66,6 +66,9 @@ class DriverSpec:
     manual: str = ""
     resource_is_file: bool = False
     """The resource names a file (relative paths are taken from the station file's folder)."""
+    nominal_wavelength_nm: Callable[[dict[str, Any]], float] | None = None
+    """Lasers: the wavelength at the sample that the options promise, so that a procedure can
+    check its pump against the station's limits before anything is connected."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def check_options(self, table: str, given: dict[str, Any]) -> dict[str, Any]:

@@ -163,6 +163,10 @@ class LasingScan(SpectralSeries):
             )
         if v["cavity_period_nm"]:
             self._place_device(v["cavity_period_nm"])
+        declared = self.declared_regime()
+        if declared is not None:  # the pump range in its units, against the station's limits
+            self._regime = declared
+            self._pump_range()
 
     def _place_device(self, period_nm: float) -> None:
         """A simulated bench gets the cavity of this period; a real station only records it
@@ -215,11 +219,24 @@ class LasingScan(SpectralSeries):
 
     def regime(self) -> fl.PumpRegime:
         """The pump regime of the connected laser on this station's sample."""
-        laser, chosen = self.station["laser"], self.values["regime"]
+        laser = self.station["laser"]
+        return self._regime_for(laser.wavelength_nm, laser.pulse_width_s)
+
+    def declared_regime(self) -> fl.PumpRegime | None:
+        """The regime the station file promises (the laser driver's options), for checks
+        before anything is connected; None when the driver cannot tell without the laser."""
+        laser = self.station.config.roles["laser"]
+        wavelength = laser.spec.nominal_wavelength_nm
+        if wavelength is None or "pulse_width_s" not in laser.options:
+            return None
+        return self._regime_for(wavelength(laser.options), laser.options["pulse_width_s"])
+
+    def _regime_for(self, wavelength_nm: float, pulse_width_s: float) -> fl.PumpRegime:
+        chosen = self.values["regime"]
         if chosen != "auto":
-            return fl.regime_named(chosen, laser.pulse_width_s)
+            return fl.regime_named(chosen, pulse_width_s)
         emission = self.station.config.sample["x_peak_nm"]
-        return fl.pump_regime(laser.wavelength_nm, laser.pulse_width_s, emission)
+        return fl.pump_regime(wavelength_nm, pulse_width_s, emission)
 
     def _pump_range(self) -> tuple[float, float]:
         """(start, stop) in the regime's units, checked against what the station may do."""

@@ -245,6 +245,7 @@ DRIVER = DriverSpec(
     description="Coherent Chameleon Ultra/Vision with a pulse picker and harmonic generator",
     connect=connect,
     simulator=simulator,
+    nominal_wavelength_nm=pulsed.nominal_wavelength(),
     options=(
         Option("tuning_nm", "float", 800.0, "oscillator wavelength set on connect", "nm"),
         pulsed.harmonic_option(),

@@ -222,6 +222,7 @@ DRIVER = DriverSpec(
     description="Light Conversion PHAROS/CARBIDE over its REST API, with a harmonics module",
     connect=connect,
     simulator=simulator,
+    nominal_wavelength_nm=pulsed.nominal_wavelength(FUNDAMENTAL_NM),
     options=(
         pulsed.harmonic_option(1, "harmonic at the sample: 1 1030, 2 515, 3 343, 4 257.5 nm"),
         Option("pp_divider", "int", 0, "pulse picker divider set on connect (0: keep the laser's)"),

@@ -271,6 +271,7 @@ DRIVER = DriverSpec(
     description="Quantel Big Sky CFR Q-switched Nd:YAG with a harmonic generator",
     connect=connect,
     simulator=simulator,
+    nominal_wavelength_nm=pulsed.nominal_wavelength(FUNDAMENTAL_NM),
     options=(
         pulsed.harmonic_option(2, "harmonic at the sample: 1 1064, 2 532, 3 355, 4 266 nm"),
         Option(

@@ -254,6 +254,7 @@ DRIVER = DriverSpec(
     description="Spectra-Physics Mai Tai/InSight with a pulse picker and harmonic generator",
     connect=connect,
     simulator=simulator,
+    nominal_wavelength_nm=pulsed.nominal_wavelength(),
     options=(
         Option("tuning_nm", "float", 800.0, "laser wavelength set on connect", "nm"),
         pulsed.harmonic_option(),
