@@ -21,6 +21,7 @@ import numpy as np
 
 from qslab.analysis import fluence as fl
 from qslab.analysis.calibration import FluenceCalibration, fit_calibration
+from qslab.checks import choice, flag, number, only
 from qslab.engine.suspenders import SuspenderConfig, suspender_config
 from qslab.errors import QslabError, ValidationError
 from qslab.instruments.guard import GuardedDevice, SafetyLatch
@@ -234,39 +235,15 @@ def _role(role: str, table: dict[str, Any], folder: Path) -> RoleConfig:
     return RoleConfig(role, spec, resource, spec.check_options(where, options))
 
 
-def _number(table: dict, name: str, where: str, default: float | None, positive=True) -> float:
-    value = table.get(name, default)
-    if value is None:
-        raise ValidationError(f"{where}.{name}", "missing")
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValidationError(f"{where}.{name}", f"expected a number, got {value!r}")
-    if positive and not value > 0:
-        raise ValidationError(f"{where}.{name}", f"must be positive, got {value!r}")
-    return float(value)
-
-
-def _only(table: dict, known: tuple[str, ...], where: str) -> None:
-    for key in table:
-        if key not in known:
-            raise ValidationError(f"{where}.{key}", f"unknown key; known: {', '.join(known)}")
-
-
-def _choice(table: dict, name: str, where: str, choices: tuple[str, ...], default: str) -> str:
-    value = table.get(name, default)
-    if value not in choices:
-        raise ValidationError(f"{where}.{name}", f"{value!r} is not one of {', '.join(choices)}")
-    return value
-
-
 def _beam(table: dict) -> dict[str, Any]:
     where = "station.beam"
-    _only(table, ("spot_size_um", "spot_definition", "fluence_definition"), where)
+    only(table, ("spot_size_um", "spot_definition", "fluence_definition"), where)
     return {
-        "spot_size_um": _number(table, "spot_size_um", where, None),
-        "spot_definition": _choice(
+        "spot_size_um": number(table, "spot_size_um", where, None),
+        "spot_definition": choice(
             table, "spot_definition", where, fl.SPOT_DEFINITIONS, "1/e2_radius"
         ),
-        "fluence_definition": _choice(
+        "fluence_definition": choice(
             table, "fluence_definition", where, fl.FLUENCE_DEFINITIONS, "peak"
         ),
     }
@@ -279,10 +256,10 @@ def _calibration(table: dict, folder: Path) -> dict[str, Any]:
     one), and brings the measured transmission of every attenuator setting with it.
     """
     where = "station.calibration"
-    _only(table, ("sample_per_meter", "full_pulse_energy_nJ", "run"), where)
-    out: dict[str, Any] = {"sample_per_meter": _number(table, "sample_per_meter", where, 1.0)}
+    only(table, ("sample_per_meter", "full_pulse_energy_nJ", "run"), where)
+    out: dict[str, Any] = {"sample_per_meter": number(table, "sample_per_meter", where, 1.0)}
     if "run" not in table:
-        out["full_pulse_energy_nJ"] = _number(table, "full_pulse_energy_nJ", where, None)
+        out["full_pulse_energy_nJ"] = number(table, "full_pulse_energy_nJ", where, None)
         return out
     calibration, path, uid = _calibration_run(table["run"], folder, f"{where}.run")
     out.update(calibration.record())
@@ -315,20 +292,20 @@ def _calibration_run(name: Any, folder: Path, where: str) -> tuple[FluenceCalibr
 
 def _limits(table: dict) -> dict[str, Any]:
     where = "station.limits"
-    _only(table, ("max_fluence_uJ_cm2", "max_dose_J_cm2"), where)
-    out = {"max_fluence_uJ_cm2": _number(table, "max_fluence_uJ_cm2", where, None)}
+    only(table, ("max_fluence_uJ_cm2", "max_dose_J_cm2"), where)
+    out = {"max_fluence_uJ_cm2": number(table, "max_fluence_uJ_cm2", where, None)}
     if "max_dose_J_cm2" in table:
-        out["max_dose_J_cm2"] = _number(table, "max_dose_J_cm2", where, None)
+        out["max_dose_J_cm2"] = number(table, "max_dose_J_cm2", where, None)
     return out
 
 
 def _sample(table: dict) -> dict[str, Any]:
     where = "station.sample"
-    _only(table, SAMPLE_TEXT_KEYS + SAMPLE_PHYSICS_KEYS, where)
+    only(table, SAMPLE_TEXT_KEYS + SAMPLE_PHYSICS_KEYS, where)
     out: dict[str, Any] = {k: str(table.get(k, "")) for k in SAMPLE_TEXT_KEYS}
     defaults = QSFilm()
     for key in SAMPLE_PHYSICS_KEYS:
-        out[key] = _number(table, key, where, getattr(defaults, key))
+        out[key] = number(table, key, where, getattr(defaults, key))
     for key in ("qy_x", "qy_xx_ratio"):
         if out[key] > 1.0:
             raise ValidationError(f"{where}.{key}", f"a quantum yield ratio <= 1, got {out[key]}")
@@ -358,23 +335,19 @@ def _bench(table: dict) -> dict[str, Any]:
         if key.startswith(CAVITY_PREFIX) and key not in cavity_keys:
             known = ", ".join(cavity_keys) if kind else 'none without a "cavity" key'
             raise ValidationError(f"{where}.{key}", f"unknown key; cavity keys: {known}")
-    _only(table, BENCH_KEYS + cavity_keys, where)
-    realtime = table.get("realtime", True)
-    if not isinstance(realtime, bool):
-        raise ValidationError(f"{where}.realtime", f"expected true or false, got {realtime!r}")
+    only(table, BENCH_KEYS + cavity_keys, where)
+    realtime = flag(table, "realtime", where, True)
     seed = table.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise ValidationError(f"{where}.seed", f"expected an integer, got {seed!r}")
-    resolution = _number(table, "resolution_nm", where, 0.0, positive=False)
-    if resolution < 0:
-        raise ValidationError(f"{where}.resolution_nm", f"must be 0 or more, got {resolution!r}")
+    resolution = number(table, "resolution_nm", where, 0.0, positive=False, minimum=0)
     return {
         "realtime": realtime,
-        "pulse_energy_nJ": _number(table, "pulse_energy_nJ", where, 12.0),
-        "energy_jitter": _number(table, "energy_jitter", where, 0.02, positive=False),
-        "nd_od_error": _number(table, "nd_od_error", where, 0.0, positive=False),
+        "pulse_energy_nJ": number(table, "pulse_energy_nJ", where, 12.0),
+        "energy_jitter": number(table, "energy_jitter", where, 0.02, positive=False),
+        "nd_od_error": number(table, "nd_od_error", where, 0.0, positive=False),
         "resolution_nm": resolution,
-        "degradation_dose_J_cm2": _number(table, "degradation_dose_J_cm2", where, math.inf),
+        "degradation_dose_J_cm2": number(table, "degradation_dose_J_cm2", where, math.inf),
         "seed": seed,
         "cavity": _cavity(table, kind, where) if kind else None,
     }
@@ -385,7 +358,7 @@ def _cavity(table: dict, kind: str, where: str) -> CavityDesign:
     parameters = {}
     for name, default in CAVITIES[kind].parameters().items():
         key = CAVITY_PREFIX + name
-        value = _number(table, key, where, default)
+        value = number(table, key, where, default)
         if isinstance(default, int) and value != int(value):
             raise ValidationError(f"{where}.{key}", f"expected a whole number, got {value!r}")
         parameters[name] = type(default)(value)

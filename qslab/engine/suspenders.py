@@ -26,7 +26,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from qslab.errors import DeviceError, PumpLost, ValidationError
+from qslab.checks import choice, flag, number, only
+from qslab.errors import DeviceError, PumpLost
 
 ON_TRIP = ("retry", "pause")
 KEYS = (
@@ -59,38 +60,22 @@ class SuspenderConfig:
 
 def suspender_config(table: dict[str, Any], where: str = "station.suspenders") -> SuspenderConfig:
     """The ``[suspenders]`` table, checked key by key."""
-    for key in table:
-        if key not in KEYS:
-            raise ValidationError(f"{where}.{key}", f"unknown key; known: {', '.join(KEYS)}")
+    only(table, KEYS, where)
 
-    def number(name: str, default: float | None, kind: type = float) -> float | None:
-        value = table.get(name, default)
-        if value is None:
-            return None
-        ok = not isinstance(value, bool) and isinstance(value, int | float)
-        ok = ok and math.isfinite(value) and value >= 0 and (kind is float or value == int(value))
-        if not ok:
-            what = "a whole number" if kind is int else "a number"
-            raise ValidationError(f"{where}.{name}", f"expected {what} >= 0, got {value!r}")
-        return kind(value)
+    def at_least_zero(name: str, default: float, whole: bool = False) -> float:
+        return number(table, name, where, default, positive=False, minimum=0, whole=whole)
 
-    def flag(name: str) -> bool:
-        value = table.get(name, False)
-        if not isinstance(value, bool):
-            raise ValidationError(f"{where}.{name}", f"expected true or false, got {value!r}")
-        return value
+    def optional(name: str) -> float | None:
+        return at_least_zero(name, 0.0) if name in table else None
 
-    on_trip = table.get("on_trip", "retry")
-    if on_trip not in ON_TRIP:
-        raise ValidationError(f"{where}.on_trip", f"{on_trip!r} is not one of retry, pause")
     return SuspenderConfig(
-        pump_energy_tolerance=number("pump_energy_tolerance", None),
-        min_count_rate_cps=number("min_count_rate_cps", None),
-        saturation=flag("saturation"),
-        device_retries=flag("device_retries"),
-        wait_s=number("wait_s", 30.0),
-        max_retakes=number("max_retakes", 3, int),
-        on_trip=on_trip,
+        pump_energy_tolerance=optional("pump_energy_tolerance"),
+        min_count_rate_cps=optional("min_count_rate_cps"),
+        saturation=flag(table, "saturation", where, False),
+        device_retries=flag(table, "device_retries", where, False),
+        wait_s=at_least_zero("wait_s", 30.0),
+        max_retakes=at_least_zero("max_retakes", 3, whole=True),
+        on_trip=choice(table, "on_trip", where, ON_TRIP, "retry"),
     )
 
 

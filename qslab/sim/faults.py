@@ -26,6 +26,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from qslab.checks import choice, flag, number, only
 from qslab.errors import ValidationError
 
 log = logging.getLogger(__name__)
@@ -53,12 +54,8 @@ def scripted_faults(tables: Any, roles: dict[str, Any]) -> tuple[ScriptedFault, 
     out = []
     for i, table in enumerate(tables):
         where = f"station.faults[{i}]"
-        for key in table:
-            if key not in KEYS:
-                raise ValidationError(f"{where}.{key}", f"unknown key; known: {', '.join(KEYS)}")
-        fault = table.get("fault")
-        if fault not in FAULTS:
-            raise ValidationError(f"{where}.fault", f"{fault!r} is not one of {', '.join(FAULTS)}")
+        only(table, KEYS, where)
+        fault = choice(table, "fault", where, FAULTS, None)
         role = table.get("role", "bench" if fault in BEAM_FAULTS else None)
         if fault in DEVICE_FAULTS:
             if role not in roles:
@@ -69,16 +66,10 @@ def scripted_faults(tables: Any, roles: dict[str, Any]) -> tuple[ScriptedFault, 
                 raise ValidationError(
                     f"{where}.role", f"{role} is a real instrument; faults are scripted on sim ones"
                 )
-        point = table.get("point")
-        if isinstance(point, bool) or not isinstance(point, int) or point < 1:
-            raise ValidationError(f"{where}.point", f"a point number >= 1, got {point!r}")
-        factor = table.get("factor", 0.5)
-        if isinstance(factor, bool) or not isinstance(factor, int | float) or factor < 0:
-            raise ValidationError(f"{where}.factor", f"a number >= 0, got {factor!r}")
-        permanent = table.get("permanent", False)
-        if not isinstance(permanent, bool):
-            raise ValidationError(f"{where}.permanent", f"true or false, got {permanent!r}")
-        out.append(ScriptedFault(str(role), fault, point, float(factor), permanent))
+        point = number(table, "point", where, None, positive=False, minimum=1, whole=True)
+        factor = number(table, "factor", where, 0.5, positive=False, minimum=0)
+        permanent = flag(table, "permanent", where, False)
+        out.append(ScriptedFault(str(role), fault, point, factor, permanent))
     return tuple(out)
 
 
@@ -103,9 +94,9 @@ class FaultScript:
                 )
 
     def before_point(self, index: int) -> None:
-        for number, fault in enumerate(self.faults):
-            if fault.point == index + 1 and number not in self._armed:
-                self._armed.add(number)
+        for k, fault in enumerate(self.faults):
+            if fault.point == index + 1 and k not in self._armed:
+                self._armed.add(k)
                 log.warning(
                     "scripted fault: %s on %s at point %d", fault.fault, fault.role, index + 1
                 )
