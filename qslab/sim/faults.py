@@ -103,39 +103,34 @@ class FaultScript:
                 self._arm(fault)
 
     def _arm(self, fault: ScriptedFault) -> None:
-        bench = self.bench
-        if fault.fault == "interlock":
-            bench.set_blocked("interlock", True)
-        elif fault.fault == "saturate":
-            bench.detector.counts_per_photon = self._gain * SATURATING_GAIN
-        elif fault.fault == "drift":
-            bench.laser.pulse_energy_j = self._pulse_energy * fault.factor
-        elif fault.fault == "defocus":
-            bench.focus = fault.factor
-        for sim in self._sims(fault.role) if fault.fault in DEVICE_FAULTS else []:
-            if fault.fault == "unplugged":
-                sim.connected = False
-            else:
+        if fault.fault in ("timeout", "garbage", "error"):  # one-shot: the next command only
+            for sim in self._sims(fault.role):
                 sim.fault = fault.fault
+        else:
+            self._set(fault, faulty=True)
         if not fault.permanent:
             self._to_clear.append(fault)
 
     def after_pause(self) -> None:
         """What a pause puts right: a reseated cable, a reset interlock, a relocked laser."""
-        bench = self.bench
         for fault in self._to_clear:
-            if fault.fault == "unplugged":
-                for sim in self._sims(fault.role):
-                    sim.connected = True
-            elif fault.fault == "interlock":
-                bench.set_blocked("interlock", False)
-            elif fault.fault == "saturate":
-                bench.detector.counts_per_photon = self._gain
-            elif fault.fault == "drift":
-                bench.laser.pulse_energy_j = self._pulse_energy
-            elif fault.fault == "defocus":
-                bench.focus = 1.0
+            self._set(fault, faulty=False)
         self._to_clear = []
+
+    def _set(self, fault: ScriptedFault, faulty: bool) -> None:
+        """Put what ``fault`` acts on in its faulty state, or back in its healthy one."""
+        bench = self.bench
+        if fault.fault == "unplugged":
+            for sim in self._sims(fault.role):
+                sim.connected = not faulty
+        elif fault.fault == "interlock":
+            bench.set_blocked("interlock", faulty)
+        elif fault.fault == "saturate":
+            bench.detector.counts_per_photon = self._gain * (SATURATING_GAIN if faulty else 1.0)
+        elif fault.fault == "drift":
+            bench.laser.pulse_energy_j = self._pulse_energy * (fault.factor if faulty else 1.0)
+        elif fault.fault == "defocus":
+            bench.focus = fault.factor if faulty else 1.0
 
     def _sims(self, role: str) -> list[Any]:
         sims = self.simulators.get(role, [])
