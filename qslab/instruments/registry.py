@@ -47,6 +47,17 @@ class Option:
         return float(value) if self.kind == "float" else value
 
 
+RESOLUTION_NM = Option(
+    "resolution_nm",
+    "float",
+    0.0,
+    "instrument line width (FWHM, e.g. of a lamp line) for deconvolving lasing linewidths; "
+    "0: unknown",
+    "nm",
+)
+"""The option every spectrometer driver takes: its resolution is the station's to say."""
+
+
 @dataclass(frozen=True)
 class DriverSpec:
     """How to reach one instrument model.

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from qslab.errors import DeviceError, ValidationError
-from qslab.instruments.registry import DriverSpec, Option
+from qslab.instruments.registry import RESOLUTION_NM, DriverSpec, Option
 from qslab.instruments.textlink import DeviceLink
 from qslab.sim.bench import VirtualBench
 from qslab.sim.devices.andor import SimulatedAndor
@@ -262,14 +262,7 @@ DRIVER = DriverSpec(
     simulator=simulator,
     options=(
         Option("grating", "int", 1, "turret position of the grating (1 ...)"),
-        Option(
-            "resolution_nm",
-            "float",
-            0.0,
-            "instrument line width (FWHM, e.g. of a lamp line) for deconvolving lasing "
-            "linewidths; 0: unknown",
-            "nm",
-        ),
+        RESOLUTION_NM,
         Option("center_wavelength_nm", "float", 650.0, "centre wavelength", "nm"),
         Option("cooler_setpoint_c", "float", -70.0, "CCD temperature setpoint", "degC"),
         Option("camera_index", "int", 0, "which Andor SDK2 camera (0: the first)"),

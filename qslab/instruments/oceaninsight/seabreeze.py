@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from qslab.errors import DeviceError, ValidationError
-from qslab.instruments.registry import DriverSpec, Option
+from qslab.instruments.registry import RESOLUTION_NM, DriverSpec, Option
 from qslab.instruments.textlink import DeviceLink
 from qslab.sim.bench import VirtualBench
 from qslab.sim.devices.seabreeze import SimulatedSpectrometer
@@ -151,14 +151,7 @@ DRIVER = DriverSpec(
     simulator=simulator,
     options=(
         Option("serial_number", "str", "", "which spectrometer; empty: the first free one"),
-        Option(
-            "resolution_nm",
-            "float",
-            0.0,
-            "instrument line width (FWHM, e.g. of a lamp line) for deconvolving lasing "
-            "linewidths; 0: unknown",
-            "nm",
-        ),
+        RESOLUTION_NM,
         Option("model", "str", "FLAMES", "simulation only: model name (seabreeze's for a FLAME-S)"),
         Option(
             "wavelength_range_nm",

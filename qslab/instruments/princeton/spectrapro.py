@@ -35,7 +35,7 @@ from pymeasure.instruments import Instrument
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
 from qslab.errors import ValidationError
-from qslab.instruments.registry import DriverSpec, Option
+from qslab.instruments.registry import RESOLUTION_NM, DriverSpec, Option
 from qslab.instruments.textlink import ExchangeLink, open_link
 from qslab.sim.bench import VirtualBench
 from qslab.sim.devices.spectrapro import SpectraProSimulator
@@ -265,14 +265,7 @@ DRIVER = DriverSpec(
     simulator=simulator,
     options=(
         Option("grating", "int", 1, "grating position set on connect (1-9)"),
-        Option(
-            "resolution_nm",
-            "float",
-            0.0,
-            "instrument line width (FWHM, e.g. of a lamp line) for deconvolving lasing "
-            "linewidths; 0: unknown",
-            "nm",
-        ),
+        RESOLUTION_NM,
         Option("center_wavelength_nm", "float", 650.0, "wavelength set on connect", "nm"),
         Option("echo", "bool", True, "simulation only: echo commands as on RS-232 (False: USB)"),
     ),
