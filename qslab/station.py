@@ -27,7 +27,7 @@ from qslab.errors import QslabError, ValidationError
 from qslab.instruments.guard import GuardedDevice, SafetyLatch
 from qslab.instruments.registry import DriverSpec, driver
 from qslab.sim.bench import Detector, LaserState, VirtualBench
-from qslab.sim.cavity import CAVITIES, CavityDesign, design
+from qslab.sim.cavity import CAVITIES, Cavity, CavityDesign, OutsideGainBand, design
 from qslab.sim.faults import FaultScript, ScriptedFault, scripted_faults
 from qslab.sim.sample import QSFilm
 
@@ -111,8 +111,13 @@ class StationConfig:
         return fl.w0_cm(self.beam["spot_size_um"], self.beam["spot_definition"])
 
     def film(self) -> QSFilm:
-        physics = {k: v for k, v in self.sample.items() if k in SAMPLE_PHYSICS_KEYS}
-        return QSFilm(name=self.sample.get("name", QSFilm.name), **physics)
+        return film_of(self.sample)
+
+
+def film_of(sample: dict[str, Any]) -> QSFilm:
+    """The simulated film a validated [sample] table describes."""
+    physics = {k: v for k, v in sample.items() if k in SAMPLE_PHYSICS_KEYS}
+    return QSFilm(name=sample.get("name", QSFilm.name), **physics)
 
 
 # -- loading -------------------------------------------------------------------------------
@@ -196,6 +201,9 @@ def load_station(spec: str | Path = SIM, seed: int | None = None) -> StationConf
     bench = _bench(data.get("bench", {}))
     if seed is not None:
         bench["seed"] = seed
+    sample = _sample(data.get("sample", {}))
+    if bench["cavity"] is not None:
+        _check_cavity_lases(bench["cavity"], sample)
     return StationConfig(
         name=str(data.get("name", Path(str(spec)).stem)),
         description=str(data.get("description", "")),
@@ -204,7 +212,7 @@ def load_station(spec: str | Path = SIM, seed: int | None = None) -> StationConf
         beam=_beam(data.get("beam", {})),
         calibration=_calibration(data.get("calibration", {}), folder),
         limits=_limits(data.get("limits", {})),
-        sample=_sample(data.get("sample", {})),
+        sample=sample,
         bench=bench,
         suspenders=suspender_config(data.get("suspenders", {})),
         faults=scripted_faults(data.get("faults", []), roles),
@@ -365,6 +373,15 @@ def _cavity(table: dict, kind: str, where: str) -> CavityDesign:
     if parameters["beta"] > 1.0:
         raise ValidationError(f"{where}.{CAVITY_PREFIX}beta", "a fraction <= 1")
     return design(kind, **parameters)
+
+
+def _check_cavity_lases(cavity: CavityDesign, sample: dict[str, Any]) -> None:
+    """The simulated cavity must have a mode where the sample's film has gain."""
+    try:
+        Cavity(cavity, film_of(sample))
+    except OutsideGainBand as exc:
+        key = "period_nm" if hasattr(cavity, "period_nm") else "length_um"
+        raise ValidationError(f"station.bench.{CAVITY_PREFIX}{key}", str(exc)) from None
 
 
 # -- the live station ----------------------------------------------------------------------

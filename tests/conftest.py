@@ -6,8 +6,17 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+# The suite is a gate: by default hypothesis draws the same examples on every machine, so a
+# pass or a failure is reproducible. QSLAB_HYPOTHESIS=explore draws fresh ones, ten times as
+# many, to hunt for new failures (run it before a release; add what it finds as @example).
+settings.register_profile("gate", derandomize=True, print_blob=True)
+settings.register_profile("explore", derandomize=False, print_blob=True)
+settings.load_profile(os.environ.get("QSLAB_HYPOTHESIS", "gate"))
+EXPLORE = 10 if os.environ.get("QSLAB_HYPOTHESIS") == "explore" else 1
 
 
 def write_station(path: Path, extra: str = "") -> Path:

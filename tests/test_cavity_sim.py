@@ -15,7 +15,14 @@ from qslab.analysis.models import (
 )
 from qslab.analysis.threshold import fit_s_curve
 from qslab.sim.bench import Detector, LaserState, VirtualBench
-from qslab.sim.cavity import PCSEL, NanopillarPC, VerticalCavity
+from qslab.sim.cavity import (
+    PCSEL,
+    Cavity,
+    NanopillarPC,
+    OutsideGainBand,
+    VerticalCavity,
+    gain_band_nm,
+)
 from qslab.sim.sample import QSFilm
 
 FS_400 = {"wavelength_nm": 400.0, "pulse_width_s": 140e-15}
@@ -229,3 +236,26 @@ def test_a_bench_without_cavity_has_no_lasing_truth():
     assert b.cavity is None and b.truth_record() == {}
     with pytest.raises(ValueError, match="no cavity"):
         b.true_lasing_threshold()
+
+
+def test_a_cavity_whose_mode_misses_the_gain_band_is_refused_with_the_periods_that_lase():
+    film = QSFilm()
+    low, high = gain_band_nm(film)
+    assert film.relative_gain(low) == pytest.approx(0.01) and low < film.gain_peak_nm < high
+    with pytest.raises(OutsideGainBand, match="a period between"):
+        Cavity(NanopillarPC(period_nm=1.0), film)
+    message = ""
+    try:
+        Cavity(PCSEL(period_nm=600.0), film)
+    except OutsideGainBand as exc:
+        message = str(exc)
+    periods = [float(w) for w in message.split("between ")[1].split(" nm")[0].split(" and ")]
+    for period in periods:  # the suggested periods put the line at the band's edges
+        line = Cavity(PCSEL(period_nm=period * (1.01 if period == periods[0] else 0.99)), film)
+        assert film.relative_gain(line.first_mode.wavelength_nm) >= 0.01
+
+
+def test_side_modes_outside_the_gain_band_are_left_out():
+    film = QSFilm(gain_bandwidth_meV=10.0)  # narrow gain: only the central longitudinal mode
+    assert len(Cavity(VerticalCavity(), film).modes) == 1
+    assert len(Cavity(VerticalCavity(), QSFilm()).modes) == 3

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import write_station
+from conftest import EXPLORE, write_station
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -29,7 +29,7 @@ from qslab.procedures import PROCEDURES
 from qslab.procedures.parameters import parse_assignments
 from qslab.station import TABLES, load_station, open_station
 
-FAST = settings(max_examples=300, deadline=None)
+FAST = settings(max_examples=300 * EXPLORE, deadline=None)
 
 # -- a small TOML writer (tomllib only reads) -------------------------------------------------
 REAL_TABLES = (*TABLES, "shutter")
@@ -182,7 +182,7 @@ def test_random_station_file_loads_or_names_the_field(tmp_path_factory, document
     assert config.roles
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100 * EXPLORE, deadline=None)
 @given(content=st.binary(max_size=300) | TEXT.map(lambda t: t.encode("utf-8", "replace")))
 def test_random_bytes_as_station_file_is_one_clear_error(tmp_path_factory, content):
     path = tmp_path_factory.mktemp("station") / "garbage.toml"
@@ -193,7 +193,7 @@ def test_random_bytes_as_station_file_is_one_clear_error(tmp_path_factory, conte
         _station_error_is_clear(exc, path)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60 * EXPLORE, deadline=None)
 @given(base=VALUES)
 def test_random_base_is_one_clear_error(tmp_path_factory, base):
     path = tmp_path_factory.mktemp("station") / "based.toml"
@@ -225,7 +225,7 @@ RECIPE = st.fixed_dictionaries(
 ) | st.dictionaries(RECIPE_KEYS, VALUES, max_size=4)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200 * EXPLORE, deadline=None)
 @given(document=RECIPE)
 def test_random_recipe_is_checked_whole_or_names_the_field(tmp_path_factory, document):
     from qslab.recipe import load_recipe
@@ -314,7 +314,9 @@ INVALID_POINTS = st.one_of(
 
 
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=25 * EXPLORE,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(name=st.sampled_from(("points", "averages", "exposure_s")) | TEXT, value=INVALID_POINTS)
 def test_cli_invalid_set_is_one_line_exit_2(tmp_path, monkeypatch, capsys, name, value):
@@ -435,7 +437,7 @@ def _check_answer(answer: dict[str, Any] | None, path: Path) -> None:
         assert len(message.splitlines()) == 1, message
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400 * EXPLORE, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_damaged_run_file_is_one_clear_error(tmp_path_factory, reader, run_bytes, data):
     """Truncated files and files with random bytes changed.

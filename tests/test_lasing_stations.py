@@ -76,6 +76,8 @@ def test_period_key_tunes_the_photonic_crystal_line(tmp_path):
         ('cavity = "pcsel"\ncavity_grating_order = 1.5', "station.bench.cavity_grating_order"),
         ("resolution_nm = -0.1", "station.bench.resolution_nm"),
         ("colour = 1", "station.bench.colour"),
+        ('cavity = "pcsel"\ncavity_period_nm = 1.0', "station.bench.cavity_period_nm"),
+        ('cavity = "vertical"\ncavity_length_um = 0.01', "station.bench.cavity_length_um"),
     ],
 )
 def test_bad_bench_keys_name_the_field(tmp_path, bench_table, field):

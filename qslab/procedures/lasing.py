@@ -53,6 +53,7 @@ from qslab.engine.documents import data_key
 from qslab.errors import ValidationError
 from qslab.procedures.parameters import Parameter
 from qslab.procedures.spectra import SpectralSeries, spectrum_parameters
+from qslab.sim.cavity import OutsideGainBand
 
 log = logging.getLogger(__name__)
 
@@ -180,8 +181,14 @@ class LasingScan(SpectralSeries):
                 "parameters.cavity_period_nm",
                 f"the simulated {design.kind} cavity has no period; leave it at 0",
             )
-        bench.cavity_design = dataclasses.replace(design, period_nm=float(period_nm))
-        bench.cavity = type(bench.cavity)(bench.cavity_design, bench.film)
+        placed = dataclasses.replace(design, period_nm=float(period_nm))
+        try:
+            bench.cavity = type(bench.cavity)(placed, bench.film)
+        except OutsideGainBand as exc:
+            raise ValidationError(
+                "parameters.cavity_period_nm", f"{period_nm:g} nm {exc}"
+            ) from None
+        bench.cavity_design = placed
 
     def excitation_order(self) -> int:
         return self._regime.order

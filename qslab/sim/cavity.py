@@ -43,6 +43,10 @@ from qslab.analysis.models import (
 )
 from qslab.sim.sample import FWHM_PER_SIGMA, QSFilm
 
+MIN_RELATIVE_GAIN = 0.01
+"""A mode where the film's gain is below this fraction of its peak would need over 100 times
+the pump of one at the peak: the simulated cavity leaves it out, and a design with no mode
+left cannot lase on that film (:class:`OutsideGainBand`)."""
 PULSED_TABLE_DECADES = (-5.0, 4.0)
 """Peak pumps, in decades of the pulse's threshold, over which a quasi-CW mode's output is
 tabulated once (:meth:`Cavity.outputs`); below it the output is linear in the pump."""
@@ -164,6 +168,34 @@ class Mode:
     threshold_N: float
 
 
+class OutsideGainBand(ValueError):
+    """No mode of this cavity falls where the film has gain; the message says which geometry
+    would put one there."""
+
+
+def gain_band_nm(film: QSFilm) -> tuple[float, float]:
+    """Wavelengths between which the film's gain is at least :data:`MIN_RELATIVE_GAIN` of its
+    peak."""
+    sigma_ev = film.gain_bandwidth_meV / 1e3 / FWHM_PER_SIGMA
+    reach_ev = sigma_ev * np.sqrt(-2 * np.log(MIN_RELATIVE_GAIN))
+    peak_ev = fl.photon_energy_ev(film.gain_peak_nm)
+    return fl.ev_to_nm(peak_ev + reach_ev), fl.ev_to_nm(max(peak_ev - reach_ev, 1e-3))
+
+
+def _outside_gain_band(design: CavityDesign, film: QSFilm) -> OutsideGainBand:
+    low, high = gain_band_nm(film)
+    wavelength = design.lines(film)[0][0]
+    message = (
+        f"puts its mode at {wavelength:.4g} nm, outside the film's gain band "
+        f"({low:.0f}-{high:.0f} nm)"
+    )
+    period = getattr(design, "period_nm", None)
+    if period:  # the line scales with the period
+        scale = period / wavelength
+        message += f"; a period between {low * scale:.0f} and {high * scale:.0f} nm lases"
+    return OutsideGainBand(message)
+
+
 class Cavity:
     """A cavity design on a given film: its modes, their S-curves, line widths and spectrum."""
 
@@ -171,9 +203,12 @@ class Cavity:
         self.design = design
         self.film = film
         self.modes = [
-            Mode(wl, design.cold_linewidth_nm, design.threshold_N * rel / film.relative_gain(wl))
+            Mode(wl, design.cold_linewidth_nm, design.threshold_N * rel / gain)
             for wl, rel in design.lines(film)
+            if (gain := film.relative_gain(wl)) >= MIN_RELATIVE_GAIN
         ]
+        if not self.modes:
+            raise _outside_gain_band(design, film)
         self._pulsed: dict[float, tuple[np.ndarray, np.ndarray]] = {}
 
     @property
