@@ -223,7 +223,7 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _g2(args: argparse.Namespace) -> int:
-    from qslab.storage.reader import format_result
+    from qslab.storage.reader import format_result, jsonable
     from qslab.tcspc.offline import analyse_tag_file
 
     if args.gate < 0:
@@ -233,7 +233,7 @@ def _g2(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise QslabError(str(exc)) from None
     if args.json:
-        print(json.dumps(_json_safe(summary), indent=2))
+        print(json.dumps(jsonable(summary), indent=2))
         return EXIT_OK
     print(
         f"{summary['file']}: {summary['instrument']}, {summary['mode']}, "
@@ -242,17 +242,6 @@ def _g2(args: argparse.Namespace) -> int:
     for name, result in summary["analysis"].items():
         print(f"  {name:24s} {format_result(result)}")
     return EXIT_OK
-
-
-def _json_safe(value):
-    """NaN and infinities as null, as ``qslab inspect --json`` writes them."""
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, float) and value != value or value in (float("inf"), float("-inf")):
-        return None
-    return value
 
 
 def _series(args: argparse.Namespace) -> int:

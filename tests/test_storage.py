@@ -297,6 +297,20 @@ def test_summary_json_and_text_summary(tmp_path):
     assert "[1, 2, 4] uJ/cm^2" in text
 
 
+def test_numbers_json_has_no_type_for_still_give_a_summary(tmp_path):
+    """A damaged or foreign-written file may hold long doubles or complex numbers."""
+    path = write_run(tmp_path)
+    with h5py.File(path, "a") as file:
+        result = file["entry/analysis/ase_threshold"]
+        result.attrs["error"] = np.longdouble(0.25)
+        result.attrs["extra"] = np.array([np.longdouble(1.5), np.longdouble(2.5)])
+        result.attrs["phase"] = np.complex128(1 + 2j)
+    summary = json.loads(json.dumps(read_run(path).summary_json(), allow_nan=False))
+    threshold = summary["analysis"]["ase_threshold"]
+    assert threshold["error"] == 0.25 and threshold["extra"] == [1.5, 2.5]
+    assert threshold["phase"] == "(1+2j)"
+
+
 def test_writer_records_who_writes(tmp_path):
     with h5py.File(write_run(tmp_path), "r") as file:
         assert file["entry"].attrs["writer_host"] == socket.gethostname()

@@ -101,7 +101,7 @@ class RunRecord:
 
     def summary_json(self) -> dict[str, Any]:
         """One JSON-ready object (NaN and infinities as null) for ``qslab inspect --json``."""
-        return _jsonable(
+        return jsonable(
             {
                 "file": str(self.path),
                 "procedure": self.procedure,
@@ -461,18 +461,24 @@ def _plain(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return [_plain(item) for item in value.tolist()]
     if isinstance(value, np.generic):
-        return value.item()
+        item = value.item()  # long doubles stay numpy scalars: Python has no such float
+        return float(item) if isinstance(item, np.floating) else item
     return value
 
 
-def _jsonable(value: Any) -> Any:
+JSON_SCALARS = (str, int, float, bool, type(None))
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` as JSON can hold it: NaN and infinities as null, and anything JSON has no type
+    for (a complex number in a damaged file, say) as its text."""
     if isinstance(value, dict):
-        return {str(key): _jsonable(item) for key, item in value.items()}
+        return {str(key): jsonable(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(item) for item in value]
+        return [jsonable(item) for item in value]
     if isinstance(value, float) and not math.isfinite(value):
         return None
-    return value
+    return value if isinstance(value, JSON_SCALARS) else str(value)
 
 
 def _aligned(rows: dict[str, str]) -> list[str]:
