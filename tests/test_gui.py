@@ -224,8 +224,9 @@ def test_throttle_refreshes_at_most_thirty_times_a_second(qtbot):
     assert [doc["data"]["i"] for batch in batches for _, doc, _ in batch] == list(range(20000))
 
 
-def test_generic_view_draws_one_curve_per_mode_key():
+def test_generic_view_draws_one_curve_per_mode_key(qtbot):
     view = GenericView()
+    qtbot.addWidget(view)  # closed (pyqtgraph's teardown) by the test, not by the collector
     keys = {k: {"shape": [], "units": "counts/s"} for k in ("mode1_intensity", "mode2_intensity")}
     view.feed("start", {"uid": "x", "time": 0.0, "procedure": "lasing"}, 0.0)
     descriptor = {"data_keys": {"fluence": {"shape": []}, **keys}, "plot": {"axes": ["fluence"]}}
@@ -263,8 +264,9 @@ def lasing_documents(points, resolution=0.1):
     return docs
 
 
-def test_lasing_view_follows_modes_by_wavelength_not_by_brightness_rank():
+def test_lasing_view_follows_modes_by_wavelength_not_by_brightness_rank(qtbot):
     view = LasingView()
+    qtbot.addWidget(view)
     a, b = 688.80, 666.58  # b overtakes a at the third point, a wobbles by 0.05 nm
     points = [
         (1.0, False, [(a, 10.0, 0.9)]),

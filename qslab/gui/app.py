@@ -35,6 +35,7 @@ from qslab.gui import livefit
 from qslab.gui.browser import RunBrowser
 from qslab.gui.log_panel import LogPanel
 from qslab.gui.plots import RunPlots
+from qslab.gui.plots.common import RunView
 from qslab.gui.procedure_form import ProcedurePanel
 from qslab.gui.queue import RunQueue
 from qslab.gui.settings import Settings
@@ -285,6 +286,8 @@ class MainWindow(QMainWindow):
         self.save_settings()
         self.log_panel.detach(logging.getLogger("qslab"))
         livefit.shutdown()
+        for view in self.findChildren(RunView):
+            view.close()  # pyqtgraph's own teardown: its scene emptied while every item lives
         super().closeEvent(event)
 
 
