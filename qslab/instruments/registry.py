@@ -80,6 +80,9 @@ class DriverSpec:
     nominal_wavelength_nm: Callable[[dict[str, Any]], float] | None = None
     """Lasers: the wavelength at the sample that the options promise, so that a procedure can
     check its pump against the station's limits before anything is connected."""
+    check: Callable[[dict[str, Any]], Any] | None = None
+    """Checks between options (raising ValidationError naming the option), run when the station
+    is loaded, so that a real instrument's bad options fail before anything is opened."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def check_options(self, table: str, given: dict[str, Any]) -> dict[str, Any]:
@@ -91,10 +94,13 @@ class DriverSpec:
                 raise ValidationError(
                     f"{table}.{key}", f"unknown option for driver {self.name} (known: {names})"
                 )
-        return {
+        options = {
             name: opt.check(f"{table}.{name}", given[name]) if name in given else opt.default
             for name, opt in known.items()
         }
+        if self.check is not None:
+            self.check(options)
+        return options
 
 
 BUILTIN_MODULES = (
@@ -112,6 +118,7 @@ BUILTIN_MODULES = (
     "qslab.instruments.princeton.spectrapro",
     "qslab.instruments.picoquant.snapi",
     "qslab.instruments.swabian.timetagger",
+    "qslab.instruments.newport.esp301",
     "qslab.tcspc.replay",
 )
 
