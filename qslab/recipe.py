@@ -95,8 +95,10 @@ def load_recipe(path: Path) -> Recipe:
         raise ValidationError("recipe.run", "add one or more [[run]] tables")
     runs = tuple(itertools.chain.from_iterable(_expand(i, t) for i, t in enumerate(tables)))
     built = open_station(station, seed=seed)
+    labels = {k: built.config.sample[k] for k in ("name", "spot")}
     try:
         for run in runs:
+            built.config.sample.update(labels | run.sample)
             try:
                 procedure_class(run.procedure)(built, run.parameters)
             except ValidationError as exc:

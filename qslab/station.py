@@ -41,6 +41,7 @@ ROLES = (
     "spectrometer",
     "monochromator",
     "tcspc",
+    "stage",
 )
 SAFE_ORDER = ("shutter", "laser", *ROLES[2:])
 BEAM_ROLES = SAFE_ORDER[:2]
@@ -51,6 +52,8 @@ SIM = "sim"
 SAFE_ATTEMPTS = 2
 
 SAMPLE_TEXT_KEYS = ("name", "batch", "notes", "spot")
+SAMPLE_PLACE_KEYS = ("spots", "fresh_spot_step_mm")
+"""Where the spots are, for a station with a sample stage (qslab/engine/spots.py)."""
 SAMPLE_PHYSICS_KEYS = tuple(k for k in QSFilm.field_names() if k != "name")
 
 
@@ -202,6 +205,8 @@ def load_station(spec: str | Path = SIM, seed: int | None = None) -> StationConf
     if seed is not None:
         bench["seed"] = seed
     sample = _sample(data.get("sample", {}))
+    if "stage" in roles:
+        _check_spots_in_travel(sample["spots"], roles["stage"].options.get("travel_mm"))
     if bench["cavity"] is not None:
         _check_cavity_lases(bench["cavity"], sample)
     return StationConfig(
@@ -309,8 +314,12 @@ def _limits(table: dict) -> dict[str, Any]:
 
 def _sample(table: dict) -> dict[str, Any]:
     where = "station.sample"
-    only(table, SAMPLE_TEXT_KEYS + SAMPLE_PHYSICS_KEYS, where)
+    only(table, SAMPLE_TEXT_KEYS + SAMPLE_PLACE_KEYS + SAMPLE_PHYSICS_KEYS, where)
     out: dict[str, Any] = {k: str(table.get(k, "")) for k in SAMPLE_TEXT_KEYS}
+    out["spots"] = _spots(table.get("spots", {}), f"{where}.spots")
+    out["fresh_spot_step_mm"] = number(
+        table, "fresh_spot_step_mm", where, 0.0, positive=False, minimum=0
+    )
     defaults = QSFilm()
     for key in SAMPLE_PHYSICS_KEYS:
         out[key] = number(table, key, where, getattr(defaults, key))
@@ -318,6 +327,22 @@ def _sample(table: dict) -> dict[str, Any]:
         if out[key] > 1.0:
             raise ValidationError(f"{where}.{key}", f"a quantum yield ratio <= 1, got {out[key]}")
     return out
+
+
+def _spots(table: Any, where: str) -> dict[str, tuple[float, float]]:
+    """Named spots of the sample, label -> (x, y) in mm of the sample stage."""
+    if not isinstance(table, dict):
+        raise ValidationError(where, "a table of label = [x_mm, y_mm], e.g. { A = [0.0, 0.0] }")
+    spots = {}
+    for label, place in table.items():
+        numbers = isinstance(place, list) and all(
+            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+            for v in place
+        )
+        if not numbers or len(place) != 2:
+            raise ValidationError(f"{where}.{label}", f"[x_mm, y_mm], got {place!r}")
+        spots[str(label)] = (float(place[0]), float(place[1]))
+    return spots
 
 
 BENCH_KEYS = (
@@ -373,6 +398,20 @@ def _cavity(table: dict, kind: str, where: str) -> CavityDesign:
     if parameters["beta"] > 1.0:
         raise ValidationError(f"{where}.{CAVITY_PREFIX}beta", "a fraction <= 1")
     return design(kind, **parameters)
+
+
+def _check_spots_in_travel(spots: dict[str, tuple[float, float]], travel: Any) -> None:
+    """Every named spot within the stage's travel (when its driver states one)."""
+    if travel is None:
+        return
+    (x_min, x_max), (y_min, y_max) = travel
+    for label, (x, y) in spots.items():
+        if not (x_min <= x <= x_max and y_min <= y <= y_max):
+            raise ValidationError(
+                f"station.sample.spots.{label}",
+                f"({x:g}, {y:g}) mm is outside the stage's travel, station.stage.travel_mm = "
+                f"{[[x_min, x_max], [y_min, y_max]]}",
+            )
 
 
 def _check_cavity_lases(cavity: CavityDesign, sample: dict[str, Any]) -> None:
@@ -446,7 +485,7 @@ class Station:
     def empty(cls, name: str = "empty") -> Station:
         """A station with no instruments, for procedures that need none (engine benchmarks,
         tests of the engine itself)."""
-        sample = dict.fromkeys(SAMPLE_TEXT_KEYS, "") | {"name": name}
+        sample = _sample({"name": name})
         return cls(StationConfig(name, "", {}, {}, {}, {}, sample, {}))
 
     def require(self, roles: tuple[str, ...], procedure: str) -> None:
@@ -455,6 +494,17 @@ class Station:
             raise ValidationError(
                 f"station.{missing[0]}",
                 f"procedure {procedure} needs a [{missing[0]}] table in the station file",
+            )
+
+    def check_spot(self) -> None:
+        """With named spots and a stage, the run's spot must be one of them (a typo would
+        otherwise pump wherever the stage happens to stand)."""
+        sample = self.config.sample
+        spots, label = sample["spots"], sample["spot"]
+        if "stage" in self.config.roles and spots and label and label not in spots:
+            raise ValidationError(
+                "sample.spot",
+                f"{label!r} is not a named spot; station.sample.spots has {', '.join(spots)}",
             )
 
     def connect(self) -> None:

@@ -42,6 +42,11 @@ class DoseLedger:
             return {}
 
     @property
+    def doses(self) -> dict[str, float]:
+        """J/cm^2 per spot key, every spot the folder's runs have pumped."""
+        return dict(self._doses)
+
+    @property
     def total(self) -> float:
         """J/cm^2 received by this spot so far, over every run in the folder."""
         return self._doses.get(self.spot, 0.0)

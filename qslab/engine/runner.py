@@ -31,6 +31,7 @@ from qslab import __version__
 from qslab.engine import documents as docs
 from qslab.engine.documents import POINT_KEYS, Document, Subscriber
 from qslab.engine.dose import DoseLedger
+from qslab.engine.spots import STAGE_KEYS, SpotKeeper
 from qslab.engine.suspenders import PointChecks, SuspenderConfig
 from qslab.errors import DeviceError, PumpLost, QslabError, RunAborted
 from qslab.procedures.base import Procedure
@@ -105,6 +106,8 @@ class RunContext:
         self.checks = PointChecks(SuspenderConfig())
         self.dose: DoseLedger | None = None
         self.pauses: list[dict[str, Any]] = []
+        self.spots: SpotKeeper | None = None
+        """The sample stage's spot, on a station that has one."""
         self._reference_level: float | None = None
 
     def side_file(self, suffix: str):
@@ -127,7 +130,7 @@ class RunContext:
             "descriptor",
             {
                 "run_uid": self.run_uid,
-                "data_keys": {**data_keys, **POINT_KEYS},
+                "data_keys": {**data_keys, **POINT_KEYS, **(STAGE_KEYS if self.spots else {})},
                 "constants": constants,
                 "plot": plot,
             },
@@ -208,8 +211,18 @@ class RunContext:
         if on_drift == "stop":
             self.stopped_early = f"{reason}; go on on a fresh spot"
             return None
-        self._suspend(reason, wait_for_resume=True)
         self._reference_level = None
+        if on_drift == "move" and self.spots is not None:
+            try:
+                place = self.spots.fresh_spot()
+            except QslabError as exc:
+                self.stopped_early = f"{reason}; {exc}"
+                return None
+            where = f"moving to a fresh spot at x={place[0]:g}, y={place[1]:g} mm"
+            self._suspend(f"{reason}; {where}", 0.0, while_safe=lambda: self.spots.move_to(place))
+            # the fresh spot's first reference is its baseline
+            return self.reference(measure, fluence_uj_cm2, pulses, signal, tolerance, on_drift)
+        self._suspend(reason, None)
         return data
 
     def _take(
@@ -232,7 +245,7 @@ class RunContext:
             )
             return None
         if self._engine is not None and self._engine.pause_requested:
-            self._suspend(self._engine.pause_reason, wait_for_resume=True)
+            self._suspend(self._engine.pause_reason, None)
         config = self.checks.config
         retakes = 0
         if self._station is not None and not reference:
@@ -253,11 +266,13 @@ class RunContext:
             retakes += 1
             self._suspend(
                 reason,
-                wait_for_resume=config.on_trip == "pause",
+                None if config.on_trip == "pause" else config.wait_s,
                 reconnect=isinstance(error, DeviceError),
             )
         self.check_abort()  # a point measured while the beam was being blocked is not kept
         data = {**data, "point": index, "retake": retakes > 0, "reference": reference}
+        if self.spots is not None:
+            data |= self.spots.point_columns()
         if self.dose is not None:
             on_sample = float(data.get("fluence", fluence_uj_cm2)) if fluence_uj_cm2 > 0 else 0.0
             self.dose.add(on_sample * 1e-6 * pulses)
@@ -269,8 +284,15 @@ class RunContext:
         """One quantity over every point kept, for the final analysis."""
         return np.array([d[name] for d in self.taken])
 
-    def _suspend(self, reason: str, wait_for_resume: bool, reconnect: bool = False) -> None:
-        """Safe state, wait, (reconnect,) re-arm the pump: the run goes on from here."""
+    def _suspend(
+        self,
+        reason: str,
+        hold_s: float | None,
+        reconnect: bool = False,
+        while_safe: Callable[[], Any] | None = None,
+    ) -> None:
+        """Safe state, hold ``hold_s`` seconds (None: until resumed), do ``while_safe`` (move
+        the sample), (reconnect,) re-arm the pump: the run goes on from here."""
         engine, station = self._engine, self._station
         log.warning("run paused: %s", reason)
         record = {"run_uid": self.run_uid, "time": time.time(), "reason": reason}
@@ -279,8 +301,10 @@ class RunContext:
         if station is not None:
             station.make_safe()
         if engine is not None:
-            engine.wait_while_paused(None if wait_for_resume else self.checks.config.wait_s)
+            engine.wait_while_paused(hold_s)
         self.check_abort()
+        if while_safe is not None:
+            while_safe()
         if station is not None:
             station.after_pause()
         if reconnect and station is not None:
@@ -450,6 +474,9 @@ class RunEngine:
         status, reason, started = "failed", "", False
         try:
             station.connect()
+            if "stage" in station.devices:
+                ctx.spots = SpotKeeper(station, ctx.dose)
+                ctx.spots.go_to_run_spot(self.completed)
             start = docs.start_document(
                 procedure=procedure.name,
                 parameters=procedure.parameter_record(),

@@ -151,6 +151,22 @@ class TCSPC(Device, Protocol):
     def stop(self) -> None: ...
 
 
+@runtime_checkable
+class SampleStage(Device, Protocol):
+    """Moves the sample in its own plane under a fixed pump beam, in millimetres: to a fresh
+    spot when the film has bleached, or to the next device of an array."""
+
+    @property
+    def position_mm(self) -> tuple[float, float]:
+        """(x, y) as the controller reports it."""
+
+    def travel_mm(self) -> tuple[tuple[float, float], tuple[float, float]]:
+        """((x_min, x_max), (y_min, y_max)): where the stage may go."""
+
+    def move_to(self, x_mm: float, y_mm: float) -> tuple[float, float]:
+        """Move both axes and wait until in position; return the position reached."""
+
+
 ROLE_TYPES: dict[str, type] = {
     "laser": PulsedLaser,
     "shutter": Shutter,
@@ -159,4 +175,5 @@ ROLE_TYPES: dict[str, type] = {
     "spectrometer": Spectrometer,
     "monochromator": Monochromator,
     "tcspc": TCSPC,
+    "stage": SampleStage,
 }

@@ -49,6 +49,7 @@ class ASESeries(SpectralSeries):
         return list(np.linspace(start, stop, n))
 
     def validate(self) -> None:
+        super().validate()
         v = self.values
         field = "parameters.fluences" if v["fluences"] else "parameters.fluence_stop"
         if not v["fluences"] and v["fluence_stop"] <= v["fluence_start"]:

@@ -33,6 +33,7 @@ class Procedure(ABC):
         self.station = station
         self.values = resolve(self.parameters, values or {})
         station.require(self.roles, self.name)
+        station.check_spot()
         self.validate()
 
     @classmethod

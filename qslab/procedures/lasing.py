@@ -156,6 +156,7 @@ class LasingScan(SpectralSeries):
 
     # -- checks before anything moves ----------------------------------------------------------
     def validate(self) -> None:
+        super().validate()
         v = self.values
         if v["pump_start"] and v["pump_stop"] and v["pump_stop"] <= v["pump_start"]:
             raise ValidationError(

@@ -66,8 +66,9 @@ SPECTRUM_PARAMETERS = (
         "stop",
         "",
         "when the reference has drifted: stop (the run ends 'stopped'; a recipe goes on to "
-        "its next spot) or pause (until someone resumes it, e.g. on a fresh spot)",
-        choices=("pause", "stop"),
+        "its next spot), pause (until someone resumes it, e.g. on a fresh spot) or move (the "
+        "sample stage takes the run to a fresh spot and it goes on)",
+        choices=("pause", "stop", "move"),
     ),
 )
 
@@ -84,6 +85,14 @@ class SpectralSeries(Procedure):
     analysis, and add their own quantities to :meth:`pumped_point`'s record."""
 
     roles = ("laser", "attenuator", "energy_meter", "spectrometer")
+
+    def validate(self) -> None:
+        if self.values["reference_on_drift"] == "move" and "stage" not in self.station.config.roles:
+            raise ValidationError(
+                "parameters.reference_on_drift",
+                "'move' needs a sample stage: add a [stage] table to the station file, "
+                "or choose stop or pause",
+            )
 
     def full_fluence(self) -> float:
         """Peak fluence (uJ/cm^2) at full transmission, from the station's calibration."""

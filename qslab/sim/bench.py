@@ -101,7 +101,9 @@ class VirtualBench:
 
     def __post_init__(self) -> None:
         self.rng = np.random.default_rng(self.seed)
-        self.spot_dose_J_cm2 = 0.0
+        self.sample_position_mm = (0.0, 0.0)
+        """Where a sample stage has put the film (x, y); the pump stays put."""
+        self._doses: dict[tuple[int, int], float] = {}
         self.focus = 1.0
         """Fraction of the pump fluence that reaches the sample's focus (a drifting stage or
         objective lowers it; the energy meter before the sample does not see it)."""
@@ -110,6 +112,27 @@ class VirtualBench:
         self._blocked: dict[str, bool] = {}
         self._models: dict[tuple[bytes, float], EmissionModel] = {}
         self.cavity = Cavity(self.cavity_design, self.film) if self.cavity_design else None
+
+    # -- the film under the beam -----------------------------------------------------------
+    def move_sample(self, x_mm: float, y_mm: float) -> None:
+        """A sample stage moved the film: the pump now lands on the spot at (x, y)."""
+        with self.lock:
+            self.sample_position_mm = (float(x_mm), float(y_mm))
+
+    def _spot(self) -> tuple[int, int]:
+        """The film patch under the beam: positions one spot diameter apart are fresh film."""
+        cell_mm = 2 * self.w0_cm * 10
+        x, y = self.sample_position_mm
+        return round(x / cell_mm), round(y / cell_mm)
+
+    @property
+    def spot_dose_J_cm2(self) -> float:
+        """Peak pump dose the film under the beam has received (its photo-bleaching)."""
+        return self._doses.get(self._spot(), 0.0)
+
+    @spot_dose_J_cm2.setter
+    def spot_dose_J_cm2(self, dose: float) -> None:
+        self._doses[self._spot()] = float(dose)
 
     # -- beam path -------------------------------------------------------------------------
     def set_transmission(self, element: str, transmission: float) -> None:
