@@ -93,3 +93,36 @@ def test_every_procedure_survives_every_fault(tmp_path, capsys, procedure, role,
             assert np.all(fluence[2:] < 0.7 * np.asarray(target)[2:])
     if fault == "saturate" and procedure == "ase":
         assert record.data["saturated"].read().tolist() == [False, False] + [True] * (points - 2)
+
+
+@pytest.mark.parametrize("fault", DEVICE_FAULTS)
+def test_a_stage_fault_as_the_run_moves_to_a_fresh_spot(tmp_path, capsys, fault):
+    """The stage is used between points, so its fault strikes as the run leaves a bleached
+    spot. A glitch hits the stop sent while the beam is blocked, whose second try goes through:
+    the run moves on and completes. A stage gone for good fails the run, naming it, with every
+    point before the move kept and the beam off the sample."""
+    station = tmp_path / "station.toml"
+    station.write_text(
+        'base = "sim"\n[bench]\nrealtime = false\ndegradation_dose_J_cm2 = 0.05\n'
+        '[stage]\ndriver = "newport.esp301"\nresource = "sim"\n'
+        f'[[faults]]\nrole = "stage"\nfault = "{fault}"\npoint = 3\npermanent = true\n'
+    )
+    args = ["run", "ase", "--station", str(station), "--out", str(tmp_path), "--seed", "4"]
+    for assignment in ("points=12", "averages=1", "exposure_s=0.2", "fluence_stop=30"):
+        args += ["--set", assignment]
+    args += ["--set", "reference_every=3", "--set", "reference_on_drift=move"]
+    code = cli.main(args)
+    out = capsys.readouterr().out
+    (path,) = tmp_path.glob("*.h5")
+    record = read_run(path)
+    assert "light on sample" not in out
+    assert "fresh spot" in record.pauses[0]["reason"]
+    taken = record.data["point"].read()[~record.data["reference"].read()]
+    np.testing.assert_array_equal(taken, np.arange(taken.size))
+    if fault != "unplugged":
+        assert code == 0 and record.status == "completed" and taken.size == 12
+        assert len(np.unique(record.data["spot_x_mm"].read())) >= 2
+        return
+    assert code == 1 and record.status == "failed"
+    assert "ESP301" in record.error and "ESP301" in out
+    assert taken.size >= 3  # every point before the move is kept
