@@ -4,8 +4,9 @@
 
 For each station (default: the three lasing presets) runs ``qslab run lasing`` with its default
 parameters on a bench out of real time and prints fitted/true threshold and fitted/true beta
-(mean and standard deviation over the seeds), the mean points taken, the lasing linewidth
-against the bench's, and how many runs found no threshold.
+(mean and standard deviation over the seeds), the standard deviation of the pulls
+(fitted - true) / error of threshold and beta (about 1 when the errors are honest), the mean
+points taken, the lasing linewidth against the bench's, and how many runs found no threshold.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ PRESETS = ("sim-pc", "sim-pcsel", "sim-vcsel")
 
 
 def measure(station: str, seeds: int, parameters: dict[str, str]) -> np.ndarray:
-    """(seeds, 4) rows of threshold/true, beta/true, points, linewidth/true."""
+    """(seeds, 6) rows of threshold/true, beta/true, points, linewidth/true and the pulls
+    (fitted - true) / error of threshold and beta."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "station.toml"
         path.write_text(f'base = "{station}"\n[bench]\nrealtime = false\n')
@@ -33,15 +35,23 @@ def measure(station: str, seeds: int, parameters: dict[str, str]) -> np.ndarray:
             result = run_procedure("lasing", station=path, out=tmp, seed=seed, **parameters)
             analysis = result.outcome.analysis
             truth = result.station.bench.lasing_truth()
+            threshold, beta = analysis["lasing_threshold"], analysis["beta"]
             rows.append(
                 (
-                    analysis["lasing_threshold"]["value"] / truth.threshold,
-                    analysis["beta"]["value"] / truth.beta,
+                    threshold["value"] / truth.threshold,
+                    beta["value"] / truth.beta,
                     result.outcome.num_events,
                     analysis["linewidth_nm"]["value"] / truth.linewidth_nm,
+                    _pull(threshold, truth.threshold),
+                    _pull(beta, truth.beta),
                 )
             )
     return np.array(rows, dtype=float)
+
+
+def _pull(entry: dict, truth: float) -> float:
+    """(fitted - true) / error: standard normal when the error is honest."""
+    return (entry["value"] - truth) / entry["error"]
 
 
 def main() -> None:
@@ -54,17 +64,19 @@ def main() -> None:
     parameters = parse_assignments(args.assignments)
     print(f"{args.seeds} seeds per station; mean +- sd")
     print(
-        f"{'station':10s} {'threshold/true':>16s} {'beta/true':>14s} {'points':>7s} "
-        f"{'linewidth/true':>15s} {'no threshold':>13s}"
+        f"{'station':10s} {'threshold/true':>16s} {'beta/true':>14s} {'pull th':>14s} "
+        f"{'pull beta':>14s} {'points':>7s} {'linewidth/true':>15s} {'no threshold':>13s}"
     )
     for station in args.station or PRESETS:
         rows = measure(station, args.seeds, parameters)
         found = rows[np.isfinite(rows[:, 0])]
-        threshold, beta, points, width = found.T
+        threshold, beta, _, width, pull_th, pull_beta = found.T
         print(
             f"{station:10s} {threshold.mean():8.3f} +- {threshold.std():.3f} "
-            f"{beta.mean():7.2f} +- {beta.std():.2f} {rows[:, 2].mean():7.1f} "
-            f"{np.nanmean(width):8.3f} +- {np.nanstd(width):.3f} "
+            f"{beta.mean():7.2f} +- {beta.std():.2f} "
+            f"{pull_th.mean():6.2f} +- {pull_th.std():.2f} "
+            f"{np.nanmean(pull_beta):6.2f} +- {np.nanstd(pull_beta):.2f} "
+            f"{rows[:, 2].mean():7.1f} {np.nanmean(width):8.3f} +- {np.nanstd(width):.3f} "
             f"{len(rows) - len(found):13d}"
         )
 

@@ -71,7 +71,8 @@ FIT_WINDOW_NM = 8.0  # full width of the window a mode is fitted in
 EDGE_MARGIN = 0.45  # of the distance to the neighbouring mode: where a fit window must end
 MIN_WINDOW_PIXELS = 12
 RESOLVED_SNR = 6.0  # area / error above which a line's width and centre are measured
-INTENSITY_FLOOR = 0.02  # relative error of every intensity: pump and alignment jitter
+INTENSITY_FLOOR = 0.02  # a quick fit's stand-in for pump jitter: relative error of every intensity
+PUMP_ERROR = 0.01  # relative error of a point's pump: the mean of a few pulses of ~2 % jitter
 DETECTED_SNR = 3.0  # the log-log method uses the points where the mode is this clear
 WELL_ABOVE = 2.0  # "well above threshold" for the narrowed linewidth, in units of P_th
 METHODS = ("rate_equation", "linear", "loglog", "linewidth")
@@ -468,28 +469,32 @@ def mode_thresholds(
     n_bootstrap: int = 100,
     seed: int | None = 0,
     pulse_per_lifetime: float | None = None,
+    pump_rel_err: float = PUMP_ERROR,
 ) -> tuple[dict[str, ThresholdResult], dict[str, str]]:
     """({method: result} for the methods that ran, {method: why not} for the others).
 
-    The rate-equation fit weighs each point by its fitted area error plus a 2 % floor (pump and
-    alignment jitter, which the line fit cannot see) and uses every point with a positive area.
-    If it finds no kink the mode does not lase in this range and no other method is run: a
-    straight-line split or a sigmoid would always return some number.
+    The rate-equation fit uses every point with a positive area and weighs it by its fitted
+    area error and its pump error ``pump_rel_err`` (relative, which the line fit cannot see)
+    times the curve's local log-log slope: pump jitter moves a point along the pump axis, so
+    it scatters the steep points near threshold several times more than the others (the
+    effective variance of :func:`~qslab.analysis.threshold.fit_s_curve`). If the fit finds no
+    kink the mode does not lase in this range and no other method is run: a straight-line
+    split or a sigmoid would always return some number.
     """
     x = np.asarray(pump, dtype=float)
     y, y_err = mode.intensity, mode.intensity_err
     positive = np.isfinite(y) & (y > 0)
-    weights_err = np.hypot(y_err, INTENSITY_FLOOR * y)
     model = rate_equation_model(pump_profile, pulse_per_lifetime)
     try:
         primary = fit_s_curve(
             model,
             x[positive],
             y[positive],
-            weights_err[positive],
+            y_err[positive],
             n_bootstrap,
             seed,
             units,
+            x_rel_err=pump_rel_err,
         )
     except NoThresholdError as exc:
         return {}, {method: f"not lasing: {exc}" for method in METHODS}
@@ -616,10 +621,9 @@ def analyse_lasing(
     excitation, spectra = pump[sort] ** order, spectra[sort]
     centres = find_modes(wl, spectra, resolution_nm, min_snr, max_linewidth_nm)
     units = _Units(pump_units if order == 1 else f"({pump_units})^{order}", intensity_units)
+    profile = (pump_profile, pulse_per_lifetime, order * PUMP_ERROR)
     per_mode = [
-        _mode_results(
-            excitation, mode, units, (pump_profile, pulse_per_lifetime), n_bootstrap, seed, sort
-        )
+        _mode_results(excitation, mode, units, profile, n_bootstrap, seed, sort)
         for mode in measure_modes(wl, spectra, centres, resolution_nm)
     ]
     per_mode.sort(key=lambda r: (not np.isfinite(r["threshold"]["value"]), -r["_peak"]))
@@ -697,10 +701,12 @@ def _validated(pump, wavelengths, spectra, resolution_nm):
 
 
 def _mode_results(pump, mode: ModeSeries, units: _Units, profile, n_bootstrap, seed, order):
-    """Every per-mode entry (keys without the ``mode<k>_`` prefix)."""
+    """Every per-mode entry (keys without the ``mode<k>_`` prefix); ``profile`` is (pump
+    profile, pulse per lifetime, relative error of the excitation pump**order)."""
     thresholds, failures = mode_thresholds(
-        pump, mode, units.pump, profile[0], n_bootstrap, seed, profile[1]
+        pump, mode, units.pump, profile[0], n_bootstrap, seed, profile[1], profile[2]
     )
+
     out: dict[str, Any] = {}
     for name in METHODS:
         if name in thresholds:

@@ -143,6 +143,7 @@ def fit_s_curve(
     n_bootstrap: int = 0,
     seed: int | None = 0,
     units: str = FLUENCE_UNITS,
+    x_rel_err: float = 0.0,
 ) -> ThresholdResult:
     """Fit ``model`` to the whole S-curve (see :func:`threshold_rate_equation`).
 
@@ -151,11 +152,19 @@ def fit_s_curve(
     threshold and beta errors are the scatter of refits to resampled residuals (normalised by
     ``y_err`` when given), and the covariance errors are kept as ``error_covariance`` and
     ``beta_err_covariance``.
+
+    ``x_rel_err`` > 0 (with ``y_err``) is the relative error of each pump reading: it moves a
+    point along x, so it adds ``x_rel_err`` times the curve's local log-log slope to the
+    point's relative error in y (effective variance), the fit being repeated with those
+    weights. Near threshold the slope is 4-8, and without this term the steepest points,
+    which fix F_th, would weigh far more than their scatter allows.
     """
     x, y, y_err = _curve(x, y, y_err, min_points=8)
     log_y = np.log10(y)
     sigma = None if y_err is None else y_err / (y * np.log(10))
     fit = _best_s_curve_fit(model, x, log_y, sigma)
+    if sigma is not None and x_rel_err > 0:
+        sigma, fit = _with_pump_error(model, x, log_y, sigma, fit, x_rel_err)
     params = _physical(fit.x)
     p_value = _no_kink_p_value(model, x, log_y, sigma, fit)
     _require_kink(p_value, x, log_y)
@@ -577,6 +586,25 @@ def _covariance_errors(fit, n_points: int, absolute: bool) -> np.ndarray:
     errors = np.full(fit.x.size, np.nan)
     errors[free] = np.sqrt(np.diag(cov))
     return errors
+
+
+def _with_pump_error(model: SCurveModel, x, log_y, sigma, fit, x_rel_err: float):
+    """(sigma, fit) with each point's log10 error widened by the pump error times the local
+    log-log slope of the fitted curve, refitted twice: the slopes come from the fit they
+    weight, and the second pass settles them."""
+    base = sigma
+    for _ in range(2):
+        slope = _log_slope(model, x, _physical(fit.x))
+        sigma = np.hypot(base, slope * x_rel_err / np.log(10))
+        fit = _best_s_curve_fit(model, x, log_y, sigma)
+    return sigma, fit
+
+
+def _log_slope(model: SCurveModel, x: np.ndarray, params: tuple[float, ...]) -> np.ndarray:
+    """d ln y / d ln x of the model at ``x`` (central difference over +-0.1 %)."""
+    step = 1e-3
+    up, down = model.curve(x * (1 + step), *params), model.curve(x * (1 - step), *params)
+    return np.log(up / down) / np.log((1 + step) / (1 - step))
 
 
 def _bootstrap_refits(
