@@ -48,3 +48,25 @@ def test_options_are_checked_by_name_and_type():
         PLUGIN.check_options("station.laser", {"power_w": "lots"})
     with pytest.raises(ValidationError, match="known: power_w"):
         PLUGIN.check_options("station.laser", {"colour": "red"})
+
+
+@pytest.mark.parametrize(
+    "table, field",
+    [
+        ('[laser]\ndriver = "quantel.bigsky"\nflashlamp_hz = 500', "station.laser.flashlamp_hz"),
+        ('[laser]\ndriver = "lightconversion.pharos"\ntimeout_s = 0', "station.laser.timeout_s"),
+        ('[attenuator]\ndriver = "thorlabs.ell14"\naddress = "Z"', "station.attenuator.address"),
+        ('[stage]\ndriver = "newport.esp301"\nx_axis = 7', "station.stage.x_axis"),
+    ],
+)
+def test_a_real_instruments_inconsistent_options_fail_when_the_station_loads(
+    tmp_path, table, field
+):
+    """Nothing is opened (the resource is a real port): the driver's own check runs at load."""
+    from qslab.station import load_station
+
+    path = tmp_path / "real.toml"
+    path.write_text(f'base = "sim"\n{table}\nresource = "ASRL9::INSTR"\n')
+    with pytest.raises(ValidationError) as info:
+        load_station(path)
+    assert info.value.field == field

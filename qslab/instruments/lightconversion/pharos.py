@@ -233,4 +233,5 @@ DRIVER = DriverSpec(
         ),
     ),
     manual=MANUAL,
+    check=_checked,
 )

@@ -287,4 +287,5 @@ DRIVER = DriverSpec(
         ),
     ),
     manual=MANUAL,
+    check=_checked,
 )

@@ -277,4 +277,5 @@ DRIVER = DriverSpec(
         Option("max_transmission", "float", 0.95, "transmission at the maximum"),
     ),
     manual=MANUAL,
+    check=_checked,
 )
