@@ -3,8 +3,8 @@ sample labels, the output folder, and the buttons that queue a run.
 
 Every keystroke re-validates the whole form the way a run would: each field through
 :meth:`Parameter.coerce`, then the procedure's own cross-checks against the loaded station
-(fluence limits, ranges), which touch no instrument. The first error is shown with the same
-message the command line prints, and its field is outlined.
+(fluence limits, ranges, a spot the station does not name), which touch no instrument. The first
+error is shown with the same message the command line prints, and its field is outlined.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ SAMPLE_HINTS = {
     "name": "sample name (stored in /entry/sample)",
     "batch": "synthesis batch",
     "notes": "free text",
-    "spot": "spot on the film; the dose ledger is kept per spot",
+    "spot": "spot on the film; the dose ledger is kept per spot (with a stage: a named spot)",
 }
 
 
@@ -144,6 +144,11 @@ class ParameterForm(QWidget):
             editor.setStyleSheet(ERROR_STYLE if field == name else "")
 
 
+def _line(editor: QLineEdit | QComboBox) -> QLineEdit:
+    """The line a sample label is typed into (an editable combo has one too)."""
+    return editor.lineEdit() if isinstance(editor, QComboBox) else editor
+
+
 def _text(editor: QWidget) -> str:
     if isinstance(editor, QCheckBox):
         return "true" if editor.isChecked() else "false"
@@ -176,13 +181,21 @@ class ProcedurePanel(QWidget):
         scroll.setWidget(self.stack)
         self.chooser.currentIndexChanged.connect(self._chosen)
 
-        self.sample = {key: QLineEdit() for key in SAMPLE_TEXT_KEYS}
+        self.spots = QComboBox()
+        self.spots.setEditable(True)
+        self.spots.setInsertPolicy(QComboBox.NoInsert)
+        self.sample_editors = {
+            k: self.spots if k == "spot" else QLineEdit() for k in SAMPLE_TEXT_KEYS
+        }
+        self.sample = {key: _line(editor) for key, editor in self.sample_editors.items()}
+        """The lines the labels are typed into (the spot's is its combo's)."""
         sample_box = QGroupBox("Sample")
         sample_grid = QGridLayout(sample_box)
-        for i, (key, line) in enumerate(self.sample.items()):
-            line.setToolTip(SAMPLE_HINTS[key])
+        for i, (key, editor) in enumerate(self.sample_editors.items()):
+            editor.setToolTip(SAMPLE_HINTS[key])
+            self.sample[key].textChanged.connect(self.validate)
             sample_grid.addWidget(QLabel(key), i // 2, 2 * (i % 2))
-            sample_grid.addWidget(line, i // 2, 2 * (i % 2) + 1)
+            sample_grid.addWidget(editor, i // 2, 2 * (i % 2) + 1)
 
         self.out = QLineEdit("runs")
         self.out.setToolTip("folder the run files are written to")
@@ -229,16 +242,26 @@ class ProcedurePanel(QWidget):
     def set_station(self, station: Station | None) -> None:
         """Cross-checks run against this station; its sample labels fill empty fields."""
         self.station = station
+        spots = station.config.sample["spots"] if station is not None else {}
+        typed = self.spots.currentText()
+        self.spots.clear()  # empties the text too; a first item would become it
+        self.spots.addItems(spots)
+        self.spots.setEditText(typed)
         if station is not None:
             for key, line in self.sample.items():
                 if not line.text():
                     line.setText(str(station.config.sample.get(key, "")))
         self.validate()
 
+    def labels(self) -> dict[str, str]:
+        """The sample labels typed in, which replace the station's for the run."""
+        return {k: line.text().strip() for k, line in self.sample.items() if line.text().strip()}
+
     def check(self) -> dict[str, Any]:
         """The form's values, fully validated (as a run would be); raises ValidationError."""
         values = self.form.values()
         if self.station is not None:
+            self.station.check_spot(self.labels().get("spot"))
             self.form.procedure(self.station, values)
         return values
 
@@ -248,11 +271,13 @@ class ProcedurePanel(QWidget):
             self.check()
         except ValidationError as exc:
             self.form.mark(exc.field.removeprefix("parameters."))
+            self._mark_sample(exc.field)
             self.message.setText(str(exc))
             self.message.setStyleSheet("color: #d62728;")
             ok = False
         else:
             self.form.mark(None)
+            self._mark_sample(None)
             where = f" for station {self.station.config.name}" if self.station else ""
             self.message.setText(f"parameters valid{where}")
             self.message.setStyleSheet("color: #2ca02c;")
@@ -261,13 +286,16 @@ class ProcedurePanel(QWidget):
         self.run_button.setEnabled(ok)
         return ok
 
+    def _mark_sample(self, field: str | None) -> None:
+        for key, editor in self.sample_editors.items():
+            editor.setStyleSheet(ERROR_STYLE if field == f"sample.{key}" else "")
+
     def job(self) -> Job:
-        labels = {k: line.text().strip() for k, line in self.sample.items() if line.text().strip()}
         return Job(
             procedure=self.chooser.currentData(),
             parameters=self.check(),
             out=Path(self.out.text().strip() or "runs"),
-            sample=labels,
+            sample=self.labels(),
         )
 
     def _request(self, start: bool) -> None:

@@ -7,6 +7,9 @@ the shutter; a run closes the panel's connection and opens its own (the engine c
 closes the station itself), so during a run the panel never talks to an instrument. The
 shutter state then comes from the simulated bench when there is one (its physics is guarded by
 a lock), and is shown as unknown on real hardware: "possibly open" is the safe thing to say.
+
+A station with a sample stage gets a stage box: the position, and a move to one of the named
+spots, while connected and idle only (the run owns the stage: it goes to its own spot).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pathlib import Path
 
 from PyQt5.QtCore import Qt, QTimer, pyqtSignal
 from PyQt5.QtWidgets import (
+    QApplication,
     QComboBox,
     QFileDialog,
     QHBoxLayout,
@@ -41,6 +45,46 @@ SHUTTER_STYLES = {
     "unknown": ("SHUTTER ? run in progress", "#ff9f1c", "black"),
     "offline": ("SHUTTER: not connected", "#7f7f7f", "white"),
 }
+
+
+class StageBox(QWidget):
+    """One row: the sample stage's position and a move to a named spot; the panel does the
+    talking."""
+
+    go_requested = pyqtSignal(str)
+    """The label of the spot to move to."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.position = QLabel()
+        self.spots = QComboBox()
+        self.spots.setToolTip("the spots named in the station's [sample] spots")
+        self.go_button = QPushButton("Go")
+        self.go_button.clicked.connect(lambda: self.go_requested.emit(self.spots.currentText()))
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(QLabel("stage"))
+        row.addWidget(self.position, 1)
+        row.addWidget(QLabel("spot"))
+        row.addWidget(self.spots)
+        row.addWidget(self.go_button)
+
+    def set_spots(self, spots: dict[str, tuple[float, float]], current: str) -> None:
+        self.spots.clear()
+        for label, (x, y) in spots.items():
+            self.spots.addItem(label)
+            self.spots.setItemData(self.spots.count() - 1, f"x {x:g}, y {y:g} mm", Qt.ToolTipRole)
+        self.spots.setCurrentText(current)
+
+    def set_ready(self, ready: bool, why_not: str) -> None:
+        """Go only while the panel holds the devices and a spot is named."""
+        self.go_button.setEnabled(ready and self.spots.count() > 0)
+        self.go_button.setToolTip("move the sample there" if ready else why_not)
+
+
+def position_text(position: tuple[float, float]) -> str:
+    x, y = position
+    return f"x {x:.3f}  y {y:.3f} mm"
 
 
 class StationPanel(QWidget):
@@ -93,6 +137,8 @@ class StationPanel(QWidget):
             "shutter closed, attenuator to maximum, laser emission off; aborts a running run"
         )
         self.safe_button.clicked.connect(self.make_safe_requested)
+        self.stage = StageBox()
+        self.stage.go_requested.connect(self.go_to_spot)
 
         top = QHBoxLayout()
         top.addWidget(QLabel("station"))
@@ -102,6 +148,7 @@ class StationPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.error)
+        layout.addWidget(self.stage)
         layout.addWidget(self.table, 1)
         self.timer = QTimer(self)
         self.timer.timeout.connect(self.refresh_shutter)
@@ -151,6 +198,9 @@ class StationPanel(QWidget):
             self.spec = spec
             self.error.setText("")
             self.message.emit(f"station {self.station.config.name} loaded ({Path(spec).name})")
+        if self.has_stage:
+            sample = self.station.config.sample
+            self.stage.set_spots(sample["spots"], sample["spot"])
         self._fill_table()
         self.station_changed.emit(self.station)
         return self.station is not None
@@ -168,6 +218,7 @@ class StationPanel(QWidget):
                 self.table.setItem(row, col, item)
         self.connect_button.setText("Disconnect" if self.connected else "Connect")
         self.connect_button.setEnabled(self.station is not None and not self.running)
+        self._show_stage()
 
     # -- connection ----------------------------------------------------------------------------
     def toggle_connection(self) -> None:
@@ -243,6 +294,65 @@ class StationPanel(QWidget):
         roles = self.station.config.roles if self.station else {}
         self._fill_table({role: (state, "") for role in roles})
         self.refresh_shutter()
+
+    # -- sample stage ------------------------------------------------------------------------
+    @property
+    def has_stage(self) -> bool:
+        return self.station is not None and "stage" in self.station.config.roles
+
+    def _show_stage(self) -> None:
+        """The stage box follows the connection: the position is read whenever the panel
+        (re)connects, and a move is offered only then."""
+        self.stage.setVisible(self.has_stage)
+        if not self.has_stage:
+            return
+        if self.connected:
+            self._read_position()
+        else:
+            self.stage.position.setText("in use by the run" if self.running else "not connected")
+        self.stage.set_ready(self.connected, "connect the station first (not during a run)")
+
+    def _read_position(self) -> None:
+        try:
+            text = position_text(self.station["stage"].position_mm)
+        except Exception as exc:  # noqa: BLE001 - a stage that cannot say is shown so
+            text = f"position unreadable: {exc}"
+        self.stage.position.setText(text)
+        self.stage.position.setToolTip(text)
+
+    def go_to_spot(self, label: str) -> bool:
+        """Move the sample to a named spot through the station's guarded stage (its lock keeps
+        any other caller out); refused during a run and while not connected."""
+        refusal = self._refuse_move(label)
+        if refusal:
+            self._stage_error(f"cannot move to spot {label!r}: {refusal}")
+            return False
+        QApplication.setOverrideCursor(Qt.WaitCursor)
+        try:
+            self.station["stage"].move_to(*self.station.config.sample["spots"][label])
+        except Exception as exc:  # noqa: BLE001 - DeviceError, ValidationError (travel), ...
+            self._stage_error(f"move to spot {label}: {exc}")
+            return False
+        finally:
+            QApplication.restoreOverrideCursor()
+            self._read_position()
+        self.error.setText("")
+        self.message.emit(f"stage moved to spot {label}: {self.stage.position.text()}")
+        return True
+
+    def _refuse_move(self, label: str) -> str:
+        """Why the stage may not move to ``label`` now; empty when it may."""
+        if self.running:
+            return "a run holds the stage"
+        if not self.has_stage or not self.connected:
+            return "connect the station first"
+        if label not in self.station.config.sample["spots"]:
+            return "not a named spot of the station"
+        return ""
+
+    def _stage_error(self, text: str) -> None:
+        self.error.setText(text)
+        self.message.emit(text)
 
     # -- shutter -------------------------------------------------------------------------------
     def read_shutter(self) -> str:
