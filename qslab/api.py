@@ -55,9 +55,13 @@ def run_procedure(
     owned = not isinstance(station, Station)
     if owned:
         station = open_station(station, seed=seed)
-    if sample:
-        station.config.sample.update({k: str(v) for k, v in sample.items()})
-    return _execute(cls, station, owned, parameters, HDF5Writer(Path(out)), subscribers)
+    labels = station.config.sample
+    kept = {k: labels[k] for k in sample or {} if k in labels}
+    labels.update({k: str(v) for k, v in (sample or {}).items()})
+    try:
+        return _execute(cls, station, owned, parameters, HDF5Writer(Path(out)), subscribers)
+    finally:  # a station used for several runs keeps its own labels (its spot, say)
+        labels.update(kept)
 
 
 def resume_run(

@@ -207,6 +207,10 @@ def load_station(spec: str | Path = SIM, seed: int | None = None) -> StationConf
     sample = _sample(data.get("sample", {}))
     if "stage" in roles:
         _check_spots_in_travel(sample["spots"], roles["stage"].options.get("travel_mm"))
+        if sample["spots"] and sample["spot"] and sample["spot"] not in sample["spots"]:
+            raise ValidationError(
+                "station.sample.spot", f"{sample['spot']!r} is not one of station.sample.spots"
+            )
     if bench["cavity"] is not None:
         _check_cavity_lases(bench["cavity"], sample)
     return StationConfig(
@@ -496,11 +500,11 @@ class Station:
                 f"procedure {procedure} needs a [{missing[0]}] table in the station file",
             )
 
-    def check_spot(self) -> None:
-        """With named spots and a stage, the run's spot must be one of them (a typo would
-        otherwise pump wherever the stage happens to stand)."""
+    def check_spot(self, label: str | None = None) -> None:
+        """With named spots and a stage, the run's spot (or ``label``) must be one of them (a
+        typo would otherwise pump wherever the stage happens to stand)."""
         sample = self.config.sample
-        spots, label = sample["spots"], sample["spot"]
+        spots, label = sample["spots"], sample["spot"] if label is None else label
         if "stage" in self.config.roles and spots and label and label not in spots:
             raise ValidationError(
                 "sample.spot",

@@ -38,6 +38,7 @@ def test_a_run_goes_to_its_named_spot_and_records_it_with_every_point(tmp_path):
     np.testing.assert_allclose(record.data["spot_x_mm"].read(), -2.0)
     np.testing.assert_allclose(record.data["spot_y_mm"].read(), 3.0)
     assert record.data["spot_x_mm"].units == "mm"
+    assert station.config.sample["spot"] == "A"  # the next run on this station starts on A
 
 
 def test_a_spot_that_is_not_named_is_refused_before_anything_moves(tmp_path):
@@ -60,6 +61,7 @@ def test_move_needs_a_stage(tmp_path):
         ('spots = { A = ["x", 2] }', "station.sample.spots.A"),
         ("fresh_spot_step_mm = -1", "station.sample.fresh_spot_step_mm"),
         ("spots = { far = [20.0, 0.0] }", "station.sample.spots.far"),
+        ('spot = "C"\nspots = { A = [0.0, 0.0] }', "station.sample.spot"),
     ],
 )
 def test_bad_spot_tables_name_the_field(tmp_path, sample, field):
