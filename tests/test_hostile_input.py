@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from conftest import EXPLORE, write_station
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 import qslab
@@ -80,6 +80,14 @@ REAL_KEYS = (
     "resolution_nm",
     "cavity",
     "cavity_period_nm",
+    # a sample stage and its spots
+    "spots",
+    "spot",
+    "fresh_spot_step_mm",
+    "x_axis",
+    "y_axis",
+    "travel_mm",
+    "velocity_mm_s",
 )
 
 
@@ -283,6 +291,8 @@ def test_random_parameters_are_accepted_or_name_the_field(stations, name):
 
     @FAST
     @given(items=assignments(procedure))
+    @example(items=["cavity_period_nm=1.0"])  # found by fresh draws: no gain at the mode
+    @example(items=["cavity_period_nm=5.793144442532306e-303"])  # and an overflow
     def check(items):
         try:
             given_values = parse_assignments(items)

@@ -85,7 +85,8 @@ class QSFilm:
         wide, 550-680 nm at high density, peaking at the XX ASE line)."""
         detuning_ev = fl.photon_energy_ev(wavelength_nm) - fl.photon_energy_ev(self.gain_peak_nm)
         sigma_ev = self.gain_bandwidth_meV / 1e3 / FWHM_PER_SIGMA
-        return math.exp(-0.5 * (detuning_ev / sigma_ev) ** 2)
+        z = abs(detuning_ev / sigma_ev)
+        return math.exp(-0.5 * z * z) if z < 40 else 0.0  # far outside: none (and no overflow)
 
     def as_dict(self) -> dict:
         return asdict(self)
