@@ -12,6 +12,7 @@ A run that did not finish is completed with :func:`resume_run`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,10 @@ from qslab.procedures import procedure_class
 from qslab.procedures.base import Procedure
 from qslab.station import SAMPLE_TEXT_KEYS, Station, open_station
 from qslab.storage.reader import read_run
+from qslab.storage.repair import extend_to_recorded_end
 from qslab.storage.writer import HDF5Writer
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -72,6 +76,9 @@ def resume_run(
     sample and parameters; the points already in the file are kept and only the missing ones
     are taken, into the same file."""
     path = Path(path)
+    added = extend_to_recorded_end(path) if path.is_file() else 0
+    if added:
+        log.warning("%s was cut short (a full disk?): extended by %d bytes to be read", path, added)
     record = read_run(path)
     if record.status in ("completed", "stopped", "running"):
         why = {

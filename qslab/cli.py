@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import re
 import sys
 from pathlib import Path
@@ -84,6 +85,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="run a short simulated scan, save the main window as PNG, and exit",
     )
     return parser
+
+
+def console() -> None:
+    """The ``qslab`` command: :func:`main`, then exit. A run file whose disk filled cannot be
+    released by the HDF5 library without crashing it (qslab/storage/writer.py, UNRELEASED), so
+    then the process ends at once, its output flushed and its exit code kept."""
+    code = main()
+    writer = sys.modules.get("qslab.storage.writer")  # not imported: no file was written
+    if writer is not None and writer.UNRELEASED:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -241,7 +241,10 @@ def _reason(exc: BaseException) -> str:
     if "signature not found" in message:
         return "not an HDF5 file"
     if "truncated file" in message:
-        return "truncated file (shorter than its header says)"
+        return (
+            "truncated file (shorter than its header says; if its disk filled while the run "
+            "was written, `qslab resume` repairs it)"
+        )
     return message.removeprefix("Unable to synchronously open file ").strip("()")
 
 
