@@ -290,6 +290,12 @@ def test_lasing_view_follows_modes_by_wavelength_not_by_brightness_rank(qtbot):
     assert view.image.image.shape[1] == 4  # one row per point of the scan
     assert len(view.line_marks.data) == 3  # the latest spectrum's lines, marked
 
+    running = {"run_uid": "x", "done": 5, "total": 9, "message": "running threshold"}
+    view.feed("progress", {**running, "live": {"running_threshold": {"value": 2.5}}}, 0.0)
+    view.redraw()
+    assert view.main_threshold.line.isVisible()  # the scan's estimate, before the analysis
+    assert view.main_threshold.line.value() == pytest.approx(np.log10(2.5))
+
     view.feed("analysis", {"results": {"lasing_threshold": {"value": 3.0, "error": 0.1}}}, 0.0)
     view.redraw()
     assert view.main_threshold.line.isVisible()

@@ -122,6 +122,19 @@ def test_refinement_adds_points_around_the_bend(runs):
     assert np.all(np.abs(np.log(added / threshold)) < np.log(1.8))
 
 
+def test_the_running_threshold_is_published_for_live_plots(tmp_path):
+    live = []
+
+    def collect(name, doc):
+        if name == "progress" and "running_threshold" in doc.get("live", {}):
+            live.append(doc["live"]["running_threshold"])
+
+    result = scan(tmp_path, "sim-vcsel", SEEDS[0], subscribers=[collect])
+    final = result.outcome.analysis["lasing_threshold"]
+    assert live and all(r["units"] == final["units"] for r in live)
+    assert live[-1]["value"] == pytest.approx(final["value"], rel=0.15)
+
+
 def test_dose_limit_stops_the_scan_before_it_is_exceeded(tmp_path):
     limit = 0.004
     result = scan(

@@ -346,17 +346,29 @@ class LasingScan(SpectralSeries):
             threshold = self._running_threshold(ctx)
             if threshold is None:
                 continue
+            self._report_threshold(ctx, index, len(coarse), threshold)
             if not refined:
                 refined = True
                 for extra in self._refinement(ctx, threshold):
                     if not take(extra, "refine"):
                         return index
                 threshold = self._running_threshold(ctx) or threshold
+                self._report_threshold(ctx, index, len(coarse), threshold)
             above = sum(p > threshold for p in coarse[: k + 1])
             if above >= v["points_above"]:
                 log.info("%d coarse points above the threshold estimate: scan ends", above)
                 break
         return index
+
+    def _report_threshold(self, ctx, done: int, total: int, threshold: float) -> None:
+        """The running threshold, for live plots (a progress document: never stored)."""
+        units = self._regime.units
+        ctx.progress(
+            done,
+            total,
+            f"running threshold {threshold:.3g} {units}",
+            running_threshold={"value": threshold, "units": units},
+        )
 
     def _refinement(self, ctx, threshold: float) -> list[float]:
         """``refine_points`` pumps across one coarse step either side of the threshold, on

@@ -31,6 +31,7 @@ import pyqtgraph as pg
 from PyQt5.QtCore import Qt
 
 from qslab.analysis.lasing import PULSED, PUMP_PROFILES, rate_equation_model
+from qslab.engine.documents import Document
 from qslab.gui.plots.common import (
     COLORS,
     RunView,
@@ -182,6 +183,8 @@ class LasingView(RunView):
         self.seen = 0
         """Points given to the tracker so far."""
         self.analysed = False
+        self.running: float | None = None
+        """The scan's running threshold (progress documents), shown until the analysis."""
 
     # -- documents -----------------------------------------------------------------------------
     def reset(self) -> None:
@@ -201,6 +204,7 @@ class LasingView(RunView):
         self.tracker = ModeTracker(0.0)
         self.kept, self.joined, self.seen = [], {}, 0
         self.analysed = False
+        self.running = None
         self.spectra.reset()
         self.main_threshold.show(None)
         self.line_marks.setData([])
@@ -365,10 +369,21 @@ class LasingView(RunView):
             item.setSymbolBrush(color)
         items.marker.setPen(pg.mkPen(color, width=1, style=Qt.DotLine))
 
+    def on_progress(self, doc: Document, received: float) -> None:
+        """The scan's running threshold, until the analysis gives the final one."""
+        running = (doc.get("live") or {}).get("running_threshold")
+        if running and not self.analysis:
+            self.running = number(running.get("value"))
+            self.dirty = True
+
     def _draw_analysis(self) -> None:
         count = len(self.tracker.modes)
         self.lilo.setTitle(f"Light in / light out ({count} mode{'s' * (count != 1)})")
         if not self.analysis:
+            if self.main_threshold.show(self.running):
+                self.lilo.setTitle(
+                    f"Light in / light out: running threshold {self.running:.3g}", size="9pt"
+                )
             return
         main = self.analysis.get("lasing_threshold", {})
         pump = self.points.column("pump")[self.kept] if self.kept else np.array([])
