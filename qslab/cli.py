@@ -213,6 +213,9 @@ def _summary(outcome, path, station) -> str:
     ):
         value, units = station.bench.true_lasing_threshold()
         lines.append(f"  (simulated bench: true lasing threshold {value:.3g} {units})")
+    if station.bench is not None and "spot_radius_1e2_um" in outcome.analysis:
+        radius = station.bench.true_spot_radius_um()
+        lines.append(f"  (simulated bench: true spot 1/e^2 radius {radius:.3g} um)")
     return "\n".join(lines)
 
 

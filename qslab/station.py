@@ -15,21 +15,25 @@ import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from qslab.analysis import fluence as fl
 from qslab.analysis.calibration import FluenceCalibration, fit_calibration
+from qslab.analysis.knife_edge import SPOT_RADIUS_KEY, spot_size_um
 from qslab.checks import choice, flag, number, only
 from qslab.engine.suspenders import SuspenderConfig, suspender_config
 from qslab.errors import QslabError, ValidationError
 from qslab.instruments.guard import GuardedDevice, SafetyLatch
 from qslab.instruments.registry import DriverSpec, driver
-from qslab.sim.bench import Detector, LaserState, VirtualBench
+from qslab.sim.bench import Detector, KnifeEdge, LaserState, VirtualBench
 from qslab.sim.cavity import CAVITIES, Cavity, CavityDesign, OutsideGainBand, design
 from qslab.sim.faults import FaultScript, ScriptedFault, scripted_faults
 from qslab.sim.sample import QSFilm
+
+if TYPE_CHECKING:
+    from qslab.storage.reader import RunRecord
 
 log = logging.getLogger(__name__)
 
@@ -218,7 +222,7 @@ def load_station(spec: str | Path = SIM, seed: int | None = None) -> StationConf
         description=str(data.get("description", "")),
         source=source,
         roles=roles,
-        beam=_beam(data.get("beam", {})),
+        beam=_beam(data.get("beam", {}), folder),
         calibration=_calibration(data.get("calibration", {}), folder),
         limits=_limits(data.get("limits", {})),
         sample=sample,
@@ -252,17 +256,33 @@ def _role(role: str, table: dict[str, Any], folder: Path) -> RoleConfig:
     return RoleConfig(role, spec, resource, spec.check_options(where, options))
 
 
-def _beam(table: dict) -> dict[str, Any]:
+def _beam(table: dict, folder: Path) -> dict[str, Any]:
+    """The declared spot, or the one a knife-edge run measured, named with ``spot_run``.
+
+    A run wins over a declared ``spot_size_um`` (a station based on ``sim`` declares one); its
+    radius is expressed in this station's ``spot_definition``, and its path and uid are kept
+    so that every later run's file says where its spot size came from.
+    """
     where = "station.beam"
-    only(table, ("spot_size_um", "spot_definition", "fluence_definition"), where)
-    return {
-        "spot_size_um": number(table, "spot_size_um", where, None),
+    only(table, ("spot_size_um", "spot_definition", "fluence_definition", "spot_run"), where)
+    out: dict[str, Any] = {
         "spot_definition": choice(
             table, "spot_definition", where, fl.SPOT_DEFINITIONS, "1/e2_radius"
         ),
         "fluence_definition": choice(
             table, "fluence_definition", where, fl.FLUENCE_DEFINITIONS, "peak"
         ),
+    }
+    if "spot_run" not in table:
+        return {"spot_size_um": number(table, "spot_size_um", where, None), **out}
+    radius, path, uid = _spot_run(table["spot_run"], folder, f"{where}.spot_run")
+    definition = out["spot_definition"]
+    return {
+        "spot_size_um": spot_size_um(radius["value"], definition),
+        **out,
+        "spot_size_err_um": spot_size_um(radius["error"], definition),
+        "spot_run": str(path),
+        "spot_run_uid": uid,
     }
 
 
@@ -286,25 +306,42 @@ def _calibration(table: dict, folder: Path) -> dict[str, Any]:
     return out
 
 
-def _calibration_run(name: Any, folder: Path, where: str) -> tuple[FluenceCalibration, Path, str]:
+def _completed_run(name: Any, folder: Path, where: str, procedure: str) -> RunRecord:
+    """The record of the completed ``procedure`` run a station file names at ``where``."""
     from qslab.storage.reader import read_run  # the station module must not need h5py to load
 
     if not isinstance(name, str) or not name:
-        raise ValidationError(where, "give the path of a calibration run file")
+        raise ValidationError(where, f"give the path of a {procedure} run file")
     path = Path(name) if Path(name).is_absolute() else folder / name
     try:
         record = read_run(path)
     except QslabError as exc:
         raise ValidationError(where, str(exc)) from None
-    if record.procedure != "calibrate" or record.status != "completed":
+    if record.procedure != procedure or record.status != "completed":
         raise ValidationError(
             where,
-            f"{path} is a {record.status} {record.procedure!r} run, not a completed calibrate run",
+            f"{path} is a {record.status} {record.procedure!r} run, "
+            f"not a completed {procedure} run",
         )
+    return record
+
+
+def _calibration_run(name: Any, folder: Path, where: str) -> tuple[FluenceCalibration, Path, str]:
+    record = _completed_run(name, folder, where, "calibrate")
     columns = ("nominal_transmission", "pulse_energy", "pulse_energy_err")
     tolerance = record.parameters.get("od_tolerance", {}).get("value", 0.05)
     calibration = fit_calibration(*(record.data[c].read() for c in columns), tolerance)
-    return calibration, path, record.uid
+    return calibration, record.path, record.uid
+
+
+def _spot_run(name: Any, folder: Path, where: str) -> tuple[dict[str, Any], Path, str]:
+    """The 1/e^2 radius (value, error in um) a completed knife_edge run measured."""
+    record = _completed_run(name, folder, where, "knife_edge")
+    radius = record.analysis.get(SPOT_RADIUS_KEY, {})
+    value, error = radius.get("value"), radius.get("error")
+    if not all(isinstance(v, int | float) and math.isfinite(v) and v > 0 for v in (value, error)):
+        raise ValidationError(where, f"{record.path} has no {SPOT_RADIUS_KEY} in its analysis")
+    return {"value": float(value), "error": float(error)}, record.path, record.uid
 
 
 def _limits(table: dict) -> dict[str, Any]:
@@ -337,16 +374,17 @@ def _spots(table: Any, where: str) -> dict[str, tuple[float, float]]:
     """Named spots of the sample, label -> (x, y) in mm of the sample stage."""
     if not isinstance(table, dict):
         raise ValidationError(where, "a table of label = [x_mm, y_mm], e.g. { A = [0.0, 0.0] }")
-    spots = {}
-    for label, place in table.items():
-        numbers = isinstance(place, list) and all(
-            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-            for v in place
-        )
-        if not numbers or len(place) != 2:
-            raise ValidationError(f"{where}.{label}", f"[x_mm, y_mm], got {place!r}")
-        spots[str(label)] = (float(place[0]), float(place[1]))
-    return spots
+    return {str(label): _xy_mm(place, f"{where}.{label}") for label, place in table.items()}
+
+
+def _xy_mm(place: Any, where: str) -> tuple[float, float]:
+    """A stage position written as [x_mm, y_mm]."""
+    numbers = isinstance(place, list) and all(
+        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in place
+    )
+    if not numbers or len(place) != 2:
+        raise ValidationError(where, f"[x_mm, y_mm], got {place!r}")
+    return float(place[0]), float(place[1])
 
 
 BENCH_KEYS = (
@@ -358,6 +396,9 @@ BENCH_KEYS = (
     "resolution_nm",
     "cavity",
     "degradation_dose_J_cm2",
+    "true_spot_size_um",
+    "knife_edge_mm",
+    "knife_edge_axis",
 )
 CAVITY_PREFIX = "cavity_"
 
@@ -387,7 +428,26 @@ def _bench(table: dict) -> dict[str, Any]:
         "degradation_dose_J_cm2": number(table, "degradation_dose_J_cm2", where, math.inf),
         "seed": seed,
         "cavity": _cavity(table, kind, where) if kind else None,
+        "true_spot_size_um": (
+            number(table, "true_spot_size_um", where, None)
+            if "true_spot_size_um" in table
+            else None
+        ),
+        "knife_edge": _knife_edge(table, where),
     }
+
+
+def _knife_edge(table: dict, where: str) -> KnifeEdge | None:
+    """A blade on the sample stage: ``knife_edge_mm`` (where its edge crosses the beam centre,
+    stage coordinates) and ``knife_edge_axis`` (the direction it clips along)."""
+    if "knife_edge_mm" not in table:
+        if "knife_edge_axis" in table:
+            raise ValidationError(
+                f"{where}.knife_edge_axis", "only with knife_edge_mm (where the blade's edge is)"
+            )
+        return None
+    axis = choice(table, "knife_edge_axis", where, ("x", "y"), "x")
+    return KnifeEdge(_xy_mm(table["knife_edge_mm"], f"{where}.knife_edge_mm"), axis)
 
 
 def _cavity(table: dict, kind: str, where: str) -> CavityDesign:
@@ -455,9 +515,10 @@ class Station:
         cfg = self.config
         if any(rc.simulated for rc in cfg.roles.values()):
             b = cfg.bench
+            true_spot = b["true_spot_size_um"]
             self.bench = VirtualBench(
                 film=cfg.film(),
-                w0_cm=cfg.w0_cm,
+                w0_cm=fl.w0_cm(true_spot, cfg.beam["spot_definition"]) if true_spot else cfg.w0_cm,
                 sample_per_meter=cfg.calibration["sample_per_meter"],
                 laser=LaserState(
                     pulse_energy_j=b["pulse_energy_nJ"] * 1e-9, energy_jitter=b["energy_jitter"]
@@ -468,6 +529,7 @@ class Station:
                 nd_od_error=b["nd_od_error"],
                 cavity_design=b["cavity"],
                 degradation_dose_J_cm2=b["degradation_dose_J_cm2"],
+                knife_edge=b["knife_edge"],
             )
             for role, rc in cfg.roles.items():
                 if rc.simulated:

@@ -25,13 +25,24 @@ INSTRUMENT = {
     "energy_meter": "PM100",
     "spectrometer": "FLAME",
     "tcspc": "HydraHarp",
+    "stage": "ESP301",
 }
-STATION = {"calibrate": "sim", "ase": "sim", "g2": "sim-g2", "lasing": "sim-pc"}
+STATION = {
+    "calibrate": "sim",
+    "ase": "sim",
+    "g2": "sim-g2",
+    "lasing": "sim-pc",
+    "knife_edge": "sim",
+}
+STAGE = '[stage]\ndriver = "newport.esp301"\nresource = "sim"\n'
+EXTRA = {"knife_edge": "knife_edge_mm = [0.0, 0.0]\n" + STAGE}
+"""[bench] keys, then tables, that a procedure's station adds to its base."""
 PARAMETERS = {
     "calibrate": ["points=6", "energy_samples=3"],
     "ase": ["points=6", "averages=1", "energy_samples=3"],
     "g2": ["fluences=0.2,0.4,0.8", "acquisition_s=1", "dark_s=0.1", "energy_samples=3"],
     "lasing": ["exposure_s=0.1", "energy_samples=3", "bootstrap=5"],
+    "knife_edge": ["points=12", "energy_samples=3"],
 }
 CASES = [
     (procedure, role, fault)
@@ -46,7 +57,7 @@ def _run(tmp_path, procedure: str, role: str, fault: str):
     station = tmp_path / "station.toml"
     role_line = "" if role == "bench" else f'role = "{role}"\n'
     station.write_text(
-        f'base = "{STATION[procedure]}"\n[bench]\nrealtime = false\n'
+        f'base = "{STATION[procedure]}"\n[bench]\nrealtime = false\n{EXTRA.get(procedure, "")}'
         f'[[faults]]\n{role_line}fault = "{fault}"\npoint = 3\n'
     )
     args = ["run", procedure, "--station", str(station), "--out", str(tmp_path), "--seed", "5"]
@@ -82,7 +93,8 @@ def test_every_procedure_survives_every_fault(tmp_path, capsys, procedure, role,
     points = record.points
     assert points >= 5 if procedure != "g2" else points == 3
     np.testing.assert_array_equal(record.data["point"].read(), np.arange(points))
-    if fault == "drift":  # the fluence stored is the one measured, not the one asked for
+    # the fluence stored is the one measured, not the one asked for (a knife edge has none)
+    if fault == "drift" and procedure != "knife_edge":
         fluence = record.data["fluence"].read()
         target = (
             record.data["fluence_target"].read()

@@ -88,6 +88,11 @@ REAL_KEYS = (
     "y_axis",
     "travel_mm",
     "velocity_mm_s",
+    # the true spot and a knife edge on the bench, a measured spot in [beam]
+    "true_spot_size_um",
+    "knife_edge_mm",
+    "knife_edge_axis",
+    "spot_run",
 )
 
 
@@ -252,7 +257,15 @@ def test_random_recipe_is_checked_whole_or_names_the_field(tmp_path_factory, doc
 
 
 # -- procedure parameters ---------------------------------------------------------------------
-STATION_BASE = {"ase": "sim", "calibrate": "sim", "g2": "sim-g2", "lasing": "sim-pc"}
+STATION_BASE = {
+    "ase": "sim",
+    "calibrate": "sim",
+    "g2": "sim-g2",
+    "lasing": "sim-pc",
+    "knife_edge": "sim",
+}
+STAGE = '[stage]\ndriver = "newport.esp301"\nresource = "sim"\n'
+"""Every station gets a sample stage, which the knife edge needs and the others may use."""
 
 
 @pytest.fixture(scope="module")
@@ -261,7 +274,7 @@ def stations(tmp_path_factory):
     built = {}
     for base in set(STATION_BASE.values()):
         path = folder / f"{base}.toml"
-        path.write_text(f'base = "{base}"\n[bench]\nrealtime = false\n')
+        path.write_text(f'base = "{base}"\n[bench]\nrealtime = false\n{STAGE}')
         built[base] = open_station(path)
     yield built
     for station in built.values():

@@ -98,6 +98,11 @@ class SpotKeeper:
         log.warning("moving the sample to x=%.4f y=%.4f mm", *place)
         return self._arrive(*place)
 
+    def track(self, place: tuple[float, float]) -> None:
+        """The stage moved for the procedure's own purpose (a knife edge stepped across the
+        beam, no sample in it): the point columns follow, the dose ledger is not involved."""
+        self.position = (float(place[0]), float(place[1]))
+
     def fresh_spot(self) -> tuple[float, float]:
         """The nearest unused position ahead (module docstring); :class:`QslabError` when the
         travel holds none."""

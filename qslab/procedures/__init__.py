@@ -7,10 +7,12 @@ from qslab.procedures.ase import ASESeries
 from qslab.procedures.base import Procedure
 from qslab.procedures.calibrate import FluenceCalibrationScan
 from qslab.procedures.g2 import G2Series
+from qslab.procedures.knife_edge import KnifeEdgeScan
 from qslab.procedures.lasing import LasingScan
 
 PROCEDURES: dict[str, type[Procedure]] = {
-    cls.name: cls for cls in (ASESeries, FluenceCalibrationScan, G2Series, LasingScan)
+    cls.name: cls
+    for cls in (ASESeries, FluenceCalibrationScan, G2Series, KnifeEdgeScan, LasingScan)
 }
 
 

@@ -9,6 +9,10 @@ A bench may hold a laser cavity around the film (``qslab/sim/cavity.py``); witho
 the bare film of the ASE experiments. The pump regime (fs, ns quasi-CW, two-photon) follows from
 what the laser delivers, and the bench reports the lasing threshold it was given in that
 regime's units (:meth:`VirtualBench.lasing_truth`).
+
+The bench's spot (``w0_cm``) is the beam's true size, which a station may set apart from the
+one it declares (``[bench] true_spot_size_um``), as a real beam differs from its label; a razor
+blade on the sample stage (:class:`KnifeEdge`) lets a knife-edge scan measure it.
 """
 
 from __future__ import annotations
@@ -59,6 +63,25 @@ class Detector:
 
 
 @dataclass(frozen=True)
+class KnifeEdge:
+    """A razor blade in the sample plane, on the sample stage, clipping the beam along ``axis``.
+
+    ``edge_mm`` is the stage position (x, y) at which the blade's edge crosses the beam centre;
+    moving the stage towards +``axis`` pushes the blade further into the beam, so a Gaussian of
+    1/e^2 radius w passes the fraction 0.5 erfc(sqrt(2) (s - s_edge) / w) at stage coordinate s.
+    """
+
+    edge_mm: tuple[float, float]
+    axis: str = "x"
+
+    def transmission(self, stage_mm: tuple[float, float], w0_cm: float) -> float:
+        """Fraction of the pulse energy that passes the blade with the stage at ``stage_mm``."""
+        i = "xy".index(self.axis)
+        offset_cm = (stage_mm[i] - self.edge_mm[i]) / 10
+        return 0.5 * math.erfc(math.sqrt(2) * offset_cm / w0_cm)
+
+
+@dataclass(frozen=True)
 class LasingTruth:
     """The lasing threshold a bench was given, for the mode that lases first.
 
@@ -87,6 +110,7 @@ class VirtualBench:
 
     film: QSFilm = field(default_factory=QSFilm)
     w0_cm: float = 50e-4
+    """The true 1/e^2 radius of the pump spot: all the bench's physics uses it."""
     sample_per_meter: float = 1.0
     qs_per_cm2: float = 1.0e12
     laser: LaserState = field(default_factory=LaserState)
@@ -98,6 +122,8 @@ class VirtualBench:
     degradation_dose_J_cm2: float = math.inf
     """Photo-bleaching of the film: its emission falls as exp(-dose / this) with the peak dose
     the spot has received (infinite: a film that never degrades)."""
+    knife_edge: KnifeEdge | None = None
+    """A blade mounted in place of the sample, with the energy meter behind it (None: none)."""
 
     def __post_init__(self) -> None:
         self.rng = np.random.default_rng(self.seed)
@@ -176,8 +202,12 @@ class VirtualBench:
             return mean * np.clip(jitter, 0.0, None)
 
     def meter_energies(self, count: int) -> np.ndarray:
-        """Energies (J) of ``count`` pulses at the energy meter's pick-off."""
-        return self.pulse_energies(count) / self.sample_per_meter
+        """Energies (J) of ``count`` pulses at the energy meter's pick-off; with a knife edge
+        mounted, what passes the blade at the stage's position."""
+        energies = self.pulse_energies(count) / self.sample_per_meter
+        if self.knife_edge is None:
+            return energies
+        return energies * self.knife_edge.transmission(self.sample_position_mm, self.w0_cm)
 
     def peak_fluence(self, energy_j) -> np.ndarray:
         """Peak fluence (uJ/cm^2) on the sample for pulse energies at the sample."""
@@ -249,13 +279,23 @@ class VirtualBench:
         truth = self.lasing_truth()
         return truth.threshold, truth.units
 
+    def true_spot_radius_um(self) -> float:
+        """The 1/e^2 radius of the spot this bench was given, um: what a knife edge measures."""
+        return self.w0_cm * 1e4
+
     def truth_record(self) -> dict[str, dict[str, Any]]:
-        """The lasing truth as settings with units, for a run's record; empty without a
-        cavity (a bare-film bench records only its ASE threshold)."""
+        """The lasing truth (with a cavity) and the true spot (with a knife edge) as settings
+        with units, for a run's record; empty for a bare film (which records only its ASE
+        threshold)."""
+        out = {}
+        if self.knife_edge is not None:
+            out["true_spot_radius_1e2"] = {"value": self.true_spot_radius_um(), "units": "um"}
+            out["knife_edge"] = {"value": list(self.knife_edge.edge_mm), "units": "mm"}
         if self.cavity is None:
-            return {}
+            return out
         t = self.lasing_truth()
         return {
+            **out,
             "true_lasing_threshold": {"value": t.threshold, "units": t.units},
             "true_lasing_threshold_N": {"value": t.peak_N, "units": ""},
             "true_beta": {"value": t.beta, "units": ""},
