@@ -25,7 +25,7 @@ from qslab.errors import ValidationError
 from qslab.procedures import procedure_class
 from qslab.procedures.base import Procedure
 from qslab.station import SAMPLE_TEXT_KEYS, Station, open_station
-from qslab.storage.reader import read_run
+from qslab.storage.reader import RunRecord, TruncatedFile, read_run
 from qslab.storage.repair import extend_to_recorded_end
 from qslab.storage.writer import HDF5Writer
 
@@ -76,10 +76,7 @@ def resume_run(
     sample and parameters; the points already in the file are kept and only the missing ones
     are taken, into the same file."""
     path = Path(path)
-    added = extend_to_recorded_end(path) if path.is_file() else 0
-    if added:
-        log.warning("%s was cut short (a full disk?): extended by %d bytes to be read", path, added)
-    record = read_run(path)
+    record = _read_repairing(path)
     if record.status in ("completed", "stopped", "running"):
         why = {
             "completed": "it is complete",
@@ -109,6 +106,19 @@ def resume_run(
         subscribers,
         record.rows(),
     )
+
+
+def _read_repairing(path: Path) -> RunRecord:
+    """The run in ``path``; a file cut short (its disk filled) is first extended to the length
+    its header records, which makes every point written before readable. Only a file HDF5
+    calls truncated is touched: any other file is left as it is."""
+    try:
+        return read_run(path)
+    except TruncatedFile:
+        if not extend_to_recorded_end(path):
+            raise
+    log.warning("%s was cut short (a full disk?): extended to the length its header records", path)
+    return read_run(path)
 
 
 def _execute(

@@ -211,10 +211,7 @@ def load_station(spec: str | Path = SIM, seed: int | None = None) -> StationConf
     sample = _sample(data.get("sample", {}))
     if "stage" in roles:
         _check_spots_in_travel(sample["spots"], roles["stage"].options.get("travel_mm"))
-        if sample["spots"] and sample["spot"] and sample["spot"] not in sample["spots"]:
-            raise ValidationError(
-                "station.sample.spot", f"{sample['spot']!r} is not one of station.sample.spots"
-            )
+        _check_named(sample["spots"], sample["spot"], "station.sample.spot")
     if bench["cavity"] is not None:
         _check_cavity_lases(bench["cavity"], sample)
     return StationConfig(
@@ -464,6 +461,14 @@ def _cavity(table: dict, kind: str, where: str) -> CavityDesign:
     return design(kind, **parameters)
 
 
+def _check_named(spots: dict[str, tuple[float, float]], label: str, where: str) -> None:
+    """A spot label, when the sample names its spots, must be one of them."""
+    if spots and label and label not in spots:
+        raise ValidationError(
+            where, f"{label!r} is not a named spot; station.sample.spots has {', '.join(spots)}"
+        )
+
+
 def _check_spots_in_travel(spots: dict[str, tuple[float, float]], travel: Any) -> None:
     """Every named spot within the stage's travel (when its driver states one)."""
     if travel is None:
@@ -562,16 +567,22 @@ class Station:
                 f"procedure {procedure} needs a [{missing[0]}] table in the station file",
             )
 
+    def move_sample(self, x_mm: float, y_mm: float) -> tuple[float, float]:
+        """Block the beam, then move the sample stage, so that the pump is never dragged across
+        the film; the position reached. A beam that cannot be shown blocked stops the move."""
+        shutter = self.beam_shutter
+        shutter.close_shutter()
+        if shutter.shutter_open:
+            raise QslabError("the beam shutter reads open after closing: the sample was not moved")
+        x, y = self["stage"].move_to(x_mm, y_mm)
+        return float(x), float(y)
+
     def check_spot(self, label: str | None = None) -> None:
         """With named spots and a stage, the run's spot (or ``label``) must be one of them (a
         typo would otherwise pump wherever the stage happens to stand)."""
-        sample = self.config.sample
-        spots, label = sample["spots"], sample["spot"] if label is None else label
-        if "stage" in self.config.roles and spots and label and label not in spots:
-            raise ValidationError(
-                "sample.spot",
-                f"{label!r} is not a named spot; station.sample.spots has {', '.join(spots)}",
-            )
+        if "stage" in self.config.roles:
+            sample = self.config.sample
+            _check_named(sample["spots"], sample["spot"] if label is None else label, "sample.spot")
 
     def connect(self) -> None:
         """Open every role's driver, each behind a :class:`GuardedDevice` (one lock per device

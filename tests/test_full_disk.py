@@ -98,12 +98,23 @@ def test_a_write_that_fails_mid_file_is_one_line_and_resume_repairs_it(tmp_path)
 
 
 @pytest.mark.parametrize("libver", ["earliest", "latest"])
-def test_the_recorded_end_of_a_whole_file_is_its_size(tmp_path, libver):
+@pytest.mark.parametrize("userblock", [0, 512, 4096])
+def test_the_recorded_end_of_a_whole_file_is_its_size(tmp_path, libver, userblock):
     path = tmp_path / "whole.h5"
-    with h5py.File(path, "w", libver=libver) as file:
+    with h5py.File(path, "w", libver=libver, userblock_size=userblock) as file:
         file["x"] = np.arange(1000.0)
     assert recorded_end(path) == path.stat().st_size
     assert extend_to_recorded_end(path) == 0
+
+
+def test_resume_leaves_a_file_that_is_not_cut_short_as_it_is(tmp_path):
+    path = tmp_path / "other.mat"  # someone else's HDF5 file (MATLAB v7.3 has a user block)
+    with h5py.File(path, "w", userblock_size=512) as file:
+        file["x"] = np.arange(10.0)
+    before = path.read_bytes()
+    with pytest.raises(QslabError):
+        resume_run(path)
+    assert path.read_bytes() == before
     not_hdf5 = tmp_path / "text.h5"
     not_hdf5.write_text("not a run")
     assert recorded_end(not_hdf5) is None and extend_to_recorded_end(not_hdf5) == 0

@@ -57,6 +57,20 @@ def test_go_moves_the_film_to_the_spot_and_shows_where_it_is(window, qtbot):
     assert panel.error.text() == ""
 
 
+def test_go_closes_a_shutter_left_open_before_the_stage_moves(window, qtbot):
+    panel = window.station_panel
+    assert panel.connect_station()
+    bench = panel.station.bench
+    panel.station["laser"].set_emission(True)
+    panel.station["laser"].open_shutter()
+    assert bench.light_on_sample
+    in_light, move = [], bench.move_sample
+    bench.move_sample = lambda x, y: (in_light.append(bench.light_on_sample), move(x, y))
+    go(qtbot, panel, "B")
+    assert in_light and not any(in_light)
+    assert bench.sample_position_mm == pytest.approx((-2.0, 3.0))
+
+
 def test_a_stage_error_is_shown_not_raised(window, qtbot, monkeypatch):
     panel = window.station_panel
     assert panel.connect_station()

@@ -41,6 +41,47 @@ def test_a_run_goes_to_its_named_spot_and_records_it_with_every_point(tmp_path):
     assert station.config.sample["spot"] == "A"  # the next run on this station starts on A
 
 
+def watch_moves(bench) -> list[bool]:
+    """Whether the pump was on the film at each move of the sample."""
+    in_light, move = [], bench.move_sample
+
+    def watched(x_mm, y_mm):
+        in_light.append(bench.light_on_sample)
+        move(x_mm, y_mm)
+
+    bench.move_sample = watched
+    return in_light
+
+
+def test_the_beam_is_blocked_before_the_stage_moves_even_if_left_open(tmp_path):
+    station = open_station(stage_station(tmp_path, BLEACHING), seed=4)
+    station.bench.laser.emission = station.bench.laser.shutter_open = True  # left open
+    in_light = watch_moves(station.bench)
+    result = run_procedure(
+        "ase", station=station, out=tmp_path, averages=1, reference_on_drift="move", **REFERENCE
+    )
+    assert read_run(result.path).status == "completed"
+    assert len(in_light) >= 2 and not any(in_light)  # to spot A, then to a fresh spot
+
+
+def test_a_fresh_spot_is_never_a_named_one_and_dose_is_per_place_not_label(tmp_path):
+    station = open_station(stage_station(tmp_path, BLEACHING), seed=4)
+    station.config.sample["spots"]["B"] = (2.0, 0.0)  # where a 1-mm step from A would land
+    result = run_procedure(
+        "ase", station=station, out=tmp_path, averages=1, reference_on_drift="move", **REFERENCE
+    )
+    x = read_run(result.path).data["spot_x_mm"].read()
+    assert 1.0 in x and 2.0 not in x and len(np.unique(x)) >= 2
+    doses = json.loads((tmp_path / LEDGER_NAME).read_text())
+    before = doses["QS-1|@1.0000,0.0000"]
+    run_procedure(  # the same place under another label: the same patch, the same dose
+        "ase", station=station, out=tmp_path, sample={"spot": "", "name": "QS-1"}, points=4
+    )
+    # (no spot named: taken where the stage stands, the fresh spot; A is untouched)
+    doses = json.loads((tmp_path / LEDGER_NAME).read_text())
+    assert doses["QS-1|@1.0000,0.0000"] == before
+
+
 def test_a_spot_that_is_not_named_is_refused_before_anything_moves(tmp_path):
     with pytest.raises(ValidationError) as info:
         run_procedure("ase", station=stage_station(tmp_path), out=tmp_path, sample={"spot": "C"})
@@ -106,7 +147,7 @@ def test_a_bleached_spot_is_left_for_a_fresh_one_and_the_series_completes(tmp_pa
     # the ledger booked every spot under its position; none over the bleaching dose by far
     doses = json.loads((tmp_path / LEDGER_NAME).read_text())
     assert len(doses) == len(np.unique(x))
-    assert all("QS-1|A@" in key for key in doses)
+    assert all(key.startswith("QS-1|@") for key in doses)
 
 
 def test_the_same_bleaching_run_without_move_stops_early(tmp_path):
@@ -157,19 +198,20 @@ class Stage:
 
 
 def keeper(tmp_path, stage: Stage, doses: dict[str, float] | None = None) -> SpotKeeper:
-    station = open_station(stage_station(tmp_path, extra='[sample]\nname = "QS-1"\n'))
+    sample = '[sample]\nname = "QS-1"\nfresh_spot_step_mm = 0.5\n'
+    station = open_station(stage_station(tmp_path, extra=sample))
+    station.connect()
     station.devices["stage"] = stage
     path = tmp_path / LEDGER_NAME
     path.write_text(json.dumps(doses or {}))
     spots = SpotKeeper(station, DoseLedger(path, "QS-1|"))
-    spots.step_mm = 0.5
     spots.go_to_run_spot([])
     return spots
 
 
 def test_a_fresh_spot_skips_every_spot_the_ledger_has_booked(tmp_path):
-    used = {ledger_key("QS-1", "", 0.5, 0.0): 0.01, ledger_key("QS-1", "", 1.0, 0.0): 0.02}
-    used[ledger_key("other sample", "", -1.0, 0.5)] = 1.0  # another film: not in the way
+    used = {ledger_key("QS-1", 0.5, 0.0): 0.01, ledger_key("QS-1", 1.0, 0.0): 0.02}
+    used[ledger_key("other sample", -1.0, 0.5)] = 1.0  # another film: not in the way
     spots = keeper(tmp_path, Stage(), used)
     assert spots.fresh_spot() == (-1.0, 0.5)  # x row full ahead: the next row, from x_min
 

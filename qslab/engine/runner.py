@@ -273,11 +273,14 @@ class RunContext:
         data = {**data, "point": index, "retake": retakes > 0, "reference": reference}
         if self.spots is not None:
             data |= self.spots.point_columns()
+        dose = 0.0
         if self.dose is not None:
             on_sample = float(data.get("fluence", fluence_uj_cm2)) if fluence_uj_cm2 > 0 else 0.0
-            self.dose.add(on_sample * 1e-6 * pulses)
-            data["dose"] = self.dose.total
+            dose = max(on_sample * 1e-6 * pulses, 0.0)
+            data["dose"] = self.dose.total + dose
         self.event(data)
+        if self.dose is not None:  # booked once stored: a point the file refused is retaken
+            self.dose.add(dose)
         return data
 
     def column(self, name: str) -> np.ndarray:
@@ -300,8 +303,8 @@ class RunContext:
         self._emit("pause", record)
         if station is not None:
             station.make_safe()
-        if engine is not None:
-            engine.wait_while_paused(hold_s)
+        if engine is not None:  # a pause asked for meanwhile holds until resumed
+            engine.wait_while_paused(None if engine.pause_requested else hold_s)
         self.check_abort()
         if while_safe is not None:
             while_safe()

@@ -329,7 +329,7 @@ class StationPanel(QWidget):
             return False
         QApplication.setOverrideCursor(Qt.WaitCursor)
         try:
-            self.station["stage"].move_to(*self.station.config.sample["spots"][label])
+            self.station.move_sample(*self.station.config.sample["spots"][label])
         except Exception as exc:  # noqa: BLE001 - DeviceError, ValidationError (travel), ...
             self._stage_error(f"move to spot {label}: {exc}")
             return False

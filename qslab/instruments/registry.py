@@ -80,9 +80,10 @@ class DriverSpec:
     nominal_wavelength_nm: Callable[[dict[str, Any]], float] | None = None
     """Lasers: the wavelength at the sample that the options promise, so that a procedure can
     check its pump against the station's limits before anything is connected."""
-    check: Callable[[dict[str, Any]], Any] | None = None
+    check: Callable[[dict[str, Any]], object] | None = None
     """Checks between options (raising ValidationError naming the option), run when the station
-    is loaded, so that a real instrument's bad options fail before anything is opened."""
+    is loaded, so that a real instrument's bad options fail before anything is opened; what it
+    returns is not used (a driver may reuse its own option parser here)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def check_options(self, table: str, given: dict[str, Any]) -> dict[str, Any]:

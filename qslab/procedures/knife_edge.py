@@ -142,7 +142,7 @@ class KnifeEdgeScan(Procedure):
         """The stage to ``place`` along the axis; the position it reports there."""
         x, y = self._other
         target = (place, y) if self.values["axis"] == "x" else (x, place)
-        reached = self.station["stage"].move_to(*target)
+        reached = self.station.move_sample(*target)
         if ctx.spots is not None:  # the point columns say where the stage stood
             ctx.spots.track(reached)
         return float(reached[AXES.index(self.values["axis"])])

@@ -225,12 +225,17 @@ def format_run(record: RunRecord) -> str:
     return "\n".join(lines)
 
 
+class TruncatedFile(QslabError):
+    """A file shorter than its HDF5 header says (cut short while written, e.g. a full disk)."""
+
+
 def _open(path: Path) -> h5py.File:
     # No file locking: a run being written (the writer does not lock either) stays readable.
     try:
         return h5py.File(path, "r", locking=False)
     except OSError as exc:
-        raise QslabError(f"{path}: {_reason(exc)}") from None
+        kind = TruncatedFile if "truncated file" in str(exc) else QslabError
+        raise kind(f"{path}: {_reason(exc)}") from None
 
 
 def _reason(exc: BaseException) -> str:
@@ -475,6 +480,7 @@ JSON_SCALARS = (str, int, float, bool, type(None))
 def jsonable(value: Any) -> Any:
     """``value`` as JSON can hold it: NaN and infinities as null, and anything JSON has no type
     for (a complex number in a damaged file, say) as its text."""
+    value = _plain(value)  # numpy scalars and arrays as Python numbers and lists
     if isinstance(value, dict):
         return {str(key): jsonable(item) for key, item in value.items()}
     if isinstance(value, list | tuple):

@@ -19,8 +19,9 @@ SUPERBLOCK_OFFSETS = (0, 512, 1024, 2048, 4096, 8192)
 
 
 def recorded_end(path: Path) -> int | None:
-    """The file size the superblock records (base address + end-of-file address), or None
-    when no superblock of a known version is found."""
+    """The file size the superblock records (its end-of-file address, which counts from the
+    start of the file, user block included), or None when no superblock of a known version
+    is found."""
     with open(path, "rb") as file:
         for offset in SUPERBLOCK_OFFSETS:
             file.seek(offset)
@@ -40,11 +41,9 @@ def _end_in_superblock(head: bytes) -> int | None:
         first = 12
     else:
         return None
-    if size not in (2, 4, 8) or len(head) < first + 3 * size:
+    if size not in (2, 4, 8) or len(head) < first + 3 * size:  # base, next, end of file
         return None
-    base = int.from_bytes(head[first : first + size], "little")
-    end = int.from_bytes(head[first + 2 * size : first + 3 * size], "little")
-    return base + end
+    return int.from_bytes(head[first + 2 * size : first + 3 * size], "little")
 
 
 def extend_to_recorded_end(path: Path) -> int:
