@@ -89,11 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def console() -> None:
     """The ``qslab`` command: :func:`main`, then exit. A run file whose disk filled cannot be
-    released by the HDF5 library without crashing it (qslab/storage/writer.py, UNRELEASED), so
+    released by the HDF5 library without crashing it (qslab/storage/space.py), so
     then the process ends at once, its output flushed and its exit code kept."""
     code = main()
-    writer = sys.modules.get("qslab.storage.writer")  # not imported: no file was written
-    if writer is not None and writer.UNRELEASED:
+    space = sys.modules.get("qslab.storage.space")  # not imported: no file was written
+    if space is not None and space.UNRELEASED:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)

@@ -23,7 +23,7 @@ from conftest import write_station
 
 from qslab.api import resume_run, run_procedure
 from qslab.errors import QslabError
-from qslab.storage import writer as writer_module
+from qslab.storage import space
 from qslab.storage.reader import read_run
 from qslab.storage.repair import extend_to_recorded_end, recorded_end
 
@@ -37,7 +37,7 @@ def test_the_free_space_guard_stops_the_run_before_the_disk_fills(tmp_path, monk
 
     def usage(folder):  # plenty of room for 25 points, then the disk is nearly full
         writes.append(folder)
-        free = 10 * 2**30 if len(writes) <= 25 else writer_module.MIN_FREE_BYTES - 1
+        free = 10 * 2**30 if len(writes) <= 25 else space.MIN_FREE_BYTES - 1
         return Usage(2 * free, free, free)
 
     monkeypatch.setattr(shutil, "disk_usage", usage)
@@ -95,6 +95,28 @@ def test_a_write_that_fails_mid_file_is_one_line_and_resume_repairs_it(tmp_path)
     kept = record.resumes[0]["points_before"]
     assert 10 <= kept < POINTS  # the points written before the failure were kept
     assert record.resumes[0]["previous_status"] == "failed"
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGXFSZ"), reason="needs RLIMIT_FSIZE (POSIX)")
+def test_a_photon_file_that_cannot_grow_fails_the_run_in_one_line(tmp_path):
+    """g2 writes its raw photons beside the run (Photon-HDF5): the bigger file fills first."""
+    station = tmp_path / "g2.toml"
+    station.write_text('base = "sim-g2"\n[bench]\nrealtime = false\n')
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    command = [sys.executable, "-c", "from qslab.cli import console; console()", "run", "g2"]
+    command += ["--station", str(station), "--out", str(tmp_path / "runs"), "--seed", "2"]
+    command += ["--set", "acquisition_s=2", "--set", "fluences=0.2,0.4,0.8"]
+    child = subprocess.run(
+        command, preexec_fn=_limited(400_000), capture_output=True, text=True, env=env, timeout=120
+    )
+    assert child.returncode == 1, child.stderr
+    assert "Traceback" not in child.stderr and "Exception ignored" not in child.stderr
+    (path,) = (tmp_path / "runs").glob("*_g2_????????.h5")
+    record = read_run(path)
+    assert record.status == "failed" and "photons.h5: could not be written" in record.error
+    assert record.points >= 1  # the fluences measured before it are in the run's file
+    assert read_run(resume_run(path).path).status == "completed"
 
 
 @pytest.mark.parametrize("libver", ["earliest", "latest"])

@@ -33,7 +33,6 @@ import logging
 import math
 import os
 import re
-import shutil
 import socket
 import time
 from datetime import datetime
@@ -47,14 +46,11 @@ from h5py import h5a, h5s, h5t
 from qslab import __version__
 from qslab.engine.documents import Document
 from qslab.errors import QslabError
+from qslab.storage.space import require_space, unwritable
 
 log = logging.getLogger(__name__)
 
 FINAL_STATUSES = ("completed", "stopped", "aborted", "failed")
-MIN_FREE_BYTES = 64 * 2**20
-"""Below this much free space in the run's folder the run stops before the disk is full: a
-file cut short mid-write cannot be opened until ``qslab resume`` repairs it, so it is better to
-end with room for the stop record and a clean close."""
 CHUNK_BYTES = 64 * 1024
 # Every flush rewrites each dataset's partly filled chunk, so scalar columns get small chunks.
 MAX_CHUNK_ROWS = 1024
@@ -68,13 +64,6 @@ DTYPE_ALIASES = {
     "boolean": "bool",
 }
 STRING_DTYPES = ("str", "string")
-
-
-UNRELEASED: list[Any] = []
-"""The objects of files the HDF5 library could not close (the disk filled under them). They
-stay referenced: releasing them makes the library try to write again, which crashes it; the
-command line ends such a process without the interpreter's teardown (:func:`qslab.cli.console`).
-"""
 
 
 class HDF5Writer:
@@ -145,11 +134,8 @@ class HDF5Writer:
             try:
                 self._file.close()
             except (OSError, RuntimeError) as exc:  # a full disk: the file could not grow
-                UNRELEASED.append((self._file, self._entry, self._columns, self._points_attr))
-                raise QslabError(
-                    f"{self.path}: could not be closed cleanly ({str(exc).splitlines()[0]}); "
-                    f"once there is space, `qslab resume {self.path}` repairs and completes it"
-                ) from None
+                objects = (self._file, self._entry, self._columns, self._points_attr)
+                raise unwritable(self.path, exc, *objects) from None
             finally:
                 self._file = self._entry = self._points_attr = None
                 self._columns = []
@@ -344,14 +330,11 @@ class HDF5Writer:
         self._file.flush()
 
     def _require_space(self) -> None:
-        free = shutil.disk_usage(self.directory).free
-        if free < MIN_FREE_BYTES:
-            raise QslabError(
-                f"{self.directory}: only {free / 2**20:.0f} MiB free (qslab keeps "
-                f"{MIN_FREE_BYTES / 2**20:.0f} MiB for the run's file): the run stopped before "
-                f"the disk filled, with every point so far in {self.path.name}; free some space, "
-                f"then `qslab resume {self.path}`"
-            )
+        require_space(
+            self.directory,
+            f"every point so far is in {self.path.name}; free some space, then "
+            f"`qslab resume {self.path}`",
+        )
 
     def _analysis(self, doc: Document) -> None:
         entry = self._entry

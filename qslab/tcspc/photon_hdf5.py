@@ -26,6 +26,7 @@ import h5py
 import numpy as np
 
 from qslab.errors import QslabError
+from qslab.storage.space import require_space, unwritable
 from qslab.tcspc.tags import TagChunk
 
 DEFAULT_CHUNK_RECORDS = 1 << 20
@@ -164,13 +165,18 @@ class PhotonHDF5Writer:
         else:
             values = {"timestamps": chunk.time_ps // self.resolution_ps}
         values["detectors"] = chunk.channel
+        require_space(self.path.parent, "the photons so far are in " + self.path.name)
         start = self.photons
-        for name, dataset in self._arrays.items():
-            dataset.resize((start + len(chunk),))
-            dataset[start:] = values[name]
+        try:
+            for name, dataset in self._arrays.items():
+                dataset.resize((start + len(chunk),))
+                dataset[start:] = values[name]
+            self._h5.flush()
+        except (OSError, RuntimeError) as exc:  # the disk filled after all
+            self._closed = True
+            raise unwritable(self.path, exc, self._h5, self._arrays) from None
         self._counts += np.bincount(chunk.channel, minlength=256)
         self._last_timestamp = int(values["timestamps"][-1])
-        self._h5.flush()
 
     def close(self, duration_s: float | None = None, validate: bool = True) -> None:
         """Write the metadata with phconvert and, unless ``validate`` is False, check the file
@@ -179,7 +185,10 @@ class PhotonHDF5Writer:
         if self._closed:
             return
         self._closed = True
-        self._h5.close()
+        try:
+            self._h5.close()
+        except (OSError, RuntimeError) as exc:
+            raise unwritable(self.path, exc, self._h5, self._arrays) from None
         import phconvert  # imported on use: it takes seconds to import
         import tables
 
