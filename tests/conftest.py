@@ -25,6 +25,18 @@ def write_station(path: Path, extra: str = "") -> Path:
     return path
 
 
+def watch_moves(bench) -> list[bool]:
+    """Whether the pump was on the film at each move of the sample on this bench."""
+    in_light, move = [], bench.move_sample
+
+    def watched(x_mm: float, y_mm: float) -> None:
+        in_light.append(bench.light_on_sample)
+        move(x_mm, y_mm)
+
+    bench.move_sample = watched
+    return in_light
+
+
 @pytest.fixture
 def fast_station(tmp_path: Path) -> Path:
     return write_station(tmp_path / "fast.toml")

@@ -16,12 +16,12 @@ from qslab.analysis.models import (
 from qslab.analysis.threshold import fit_s_curve
 from qslab.sim.bench import Detector, LaserState, VirtualBench
 from qslab.sim.cavity import (
+    MIN_RELATIVE_GAIN,
     PCSEL,
     Cavity,
     NanopillarPC,
     OutsideGainBand,
     VerticalCavity,
-    gain_band_nm,
 )
 from qslab.sim.sample import QSFilm
 
@@ -240,7 +240,7 @@ def test_a_bench_without_cavity_has_no_lasing_truth():
 
 def test_a_cavity_whose_mode_misses_the_gain_band_is_refused_with_the_periods_that_lase():
     film = QSFilm()
-    low, high = gain_band_nm(film)
+    low, high = film.gain_band_nm(MIN_RELATIVE_GAIN)
     assert film.relative_gain(low) == pytest.approx(0.01) and low < film.gain_peak_nm < high
     for period in (1.0, 6e-303, 1e300):
         with pytest.raises(OutsideGainBand, match="a period between"):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import watch_moves
 
 from qslab import cli
 from qslab.procedures import PROCEDURES
@@ -64,16 +65,8 @@ def benches(monkeypatch) -> list:
 
     def open_and_watch(*args, **kwargs):
         station = open_station(*args, **kwargs)
-        bench = station.bench
-        bench.moves_in_light = []
-        move = bench.move_sample
-
-        def watched(x_mm, y_mm):
-            bench.moves_in_light.append(bench.light_on_sample)
-            move(x_mm, y_mm)
-
-        bench.move_sample = watched
-        opened.append(bench)
+        station.bench.moves_in_light = watch_moves(station.bench)
+        opened.append(station.bench)
         return station
 
     monkeypatch.setattr(api, "open_station", open_and_watch)

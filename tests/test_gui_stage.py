@@ -11,7 +11,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from conftest import write_station  # noqa: E402
+from conftest import watch_moves, write_station  # noqa: E402
 from gui_helpers import RUN_TIMEOUT_MS, click, fill, open_window, wait_until_idle  # noqa: E402
 
 from qslab.errors import DeviceError  # noqa: E402
@@ -64,8 +64,7 @@ def test_go_closes_a_shutter_left_open_before_the_stage_moves(window, qtbot):
     panel.station["laser"].set_emission(True)
     panel.station["laser"].open_shutter()
     assert bench.light_on_sample
-    in_light, move = [], bench.move_sample
-    bench.move_sample = lambda x, y: (in_light.append(bench.light_on_sample), move(x, y))
+    in_light = watch_moves(bench)
     go(qtbot, panel, "B")
     assert in_light and not any(in_light)
     assert bench.sample_position_mm == pytest.approx((-2.0, 3.0))

@@ -23,10 +23,12 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 import qslab
+from qslab.engine.suspenders import KEYS as SUSPENDER_KEYS
 from qslab.errors import QslabError, ValidationError
 from qslab.instruments.registry import drivers
 from qslab.procedures import PROCEDURES
 from qslab.procedures.parameters import parse_assignments
+from qslab.sim.faults import KEYS as FAULT_KEYS
 from qslab.station import TABLES, load_station, open_station
 
 FAST = settings(max_examples=300 * EXPLORE, deadline=None)
@@ -63,18 +65,8 @@ REAL_KEYS = (
     "pulse_picker_divider",
     "sim_efficiency",
     # [suspenders], [[faults]], [limits] and [bench] keys of unattended runs and cavities
-    "pump_energy_tolerance",
-    "min_count_rate_cps",
-    "saturation",
-    "device_retries",
-    "wait_s",
-    "max_retakes",
-    "on_trip",
-    "role",
-    "fault",
-    "point",
-    "factor",
-    "permanent",
+    *SUSPENDER_KEYS,
+    *FAULT_KEYS,
     "max_dose_J_cm2",
     "degradation_dose_J_cm2",
     "resolution_nm",

@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import write_station
+from conftest import watch_moves, write_station
 
 from qslab.api import run_procedure
 from qslab.engine.dose import LEDGER_NAME, DoseLedger
@@ -39,18 +39,6 @@ def test_a_run_goes_to_its_named_spot_and_records_it_with_every_point(tmp_path):
     np.testing.assert_allclose(record.data["spot_y_mm"].read(), 3.0)
     assert record.data["spot_x_mm"].units == "mm"
     assert station.config.sample["spot"] == "A"  # the next run on this station starts on A
-
-
-def watch_moves(bench) -> list[bool]:
-    """Whether the pump was on the film at each move of the sample."""
-    in_light, move = [], bench.move_sample
-
-    def watched(x_mm, y_mm):
-        in_light.append(bench.light_on_sample)
-        move(x_mm, y_mm)
-
-    bench.move_sample = watched
-    return in_light
 
 
 def test_the_beam_is_blocked_before_the_stage_moves_even_if_left_open(tmp_path):

@@ -173,17 +173,8 @@ class OutsideGainBand(ValueError):
     would put one there."""
 
 
-def gain_band_nm(film: QSFilm) -> tuple[float, float]:
-    """Wavelengths between which the film's gain is at least :data:`MIN_RELATIVE_GAIN` of its
-    peak."""
-    sigma_ev = film.gain_bandwidth_meV / 1e3 / FWHM_PER_SIGMA
-    reach_ev = sigma_ev * np.sqrt(-2 * np.log(MIN_RELATIVE_GAIN))
-    peak_ev = fl.photon_energy_ev(film.gain_peak_nm)
-    return fl.ev_to_nm(peak_ev + reach_ev), fl.ev_to_nm(max(peak_ev - reach_ev, 1e-3))
-
-
 def _outside_gain_band(design: CavityDesign, film: QSFilm) -> OutsideGainBand:
-    low, high = gain_band_nm(film)
+    low, high = film.gain_band_nm(MIN_RELATIVE_GAIN)
     wavelength = design.lines(film)[0][0]
     message = (
         f"puts its mode at {wavelength:.4g} nm, outside the film's gain band "

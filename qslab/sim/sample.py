@@ -80,13 +80,22 @@ class QSFilm:
             )
         )
 
+    @property
+    def _gain_sigma_ev(self) -> float:
+        return self.gain_bandwidth_meV / 1e3 / FWHM_PER_SIGMA
+
     def relative_gain(self, wavelength_nm: float) -> float:
         """Gain at ``wavelength_nm`` relative to the peak of the gain spectrum (review: ~300 meV
         wide, 550-680 nm at high density, peaking at the XX ASE line)."""
         detuning_ev = fl.photon_energy_ev(wavelength_nm) - fl.photon_energy_ev(self.gain_peak_nm)
-        sigma_ev = self.gain_bandwidth_meV / 1e3 / FWHM_PER_SIGMA
-        z = abs(detuning_ev / sigma_ev)
+        z = abs(detuning_ev / self._gain_sigma_ev)
         return math.exp(-0.5 * z * z) if z < 40 else 0.0  # far outside: none (and no overflow)
+
+    def gain_band_nm(self, min_relative_gain: float) -> tuple[float, float]:
+        """Wavelengths between which the gain is at least ``min_relative_gain`` of its peak."""
+        reach_ev = self._gain_sigma_ev * math.sqrt(-2 * math.log(min_relative_gain))
+        peak_ev = fl.photon_energy_ev(self.gain_peak_nm)
+        return fl.ev_to_nm(peak_ev + reach_ev), fl.ev_to_nm(max(peak_ev - reach_ev, 1e-3))
 
     def as_dict(self) -> dict:
         return asdict(self)
