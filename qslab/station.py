@@ -21,7 +21,7 @@ import numpy as np
 
 from qslab.analysis import fluence as fl
 from qslab.analysis.calibration import FluenceCalibration, fit_calibration
-from qslab.analysis.knife_edge import SPOT_RADIUS_KEY, spot_size_um
+from qslab.analysis.knife_edge import SPOT_RADIUS_KEY
 from qslab.checks import choice, flag, number, only
 from qslab.engine.suspenders import SuspenderConfig, suspender_config
 from qslab.errors import QslabError, ValidationError
@@ -275,9 +275,9 @@ def _beam(table: dict, folder: Path) -> dict[str, Any]:
     radius, path, uid = _spot_run(table["spot_run"], folder, f"{where}.spot_run")
     definition = out["spot_definition"]
     return {
-        "spot_size_um": spot_size_um(radius["value"], definition),
+        "spot_size_um": fl.spot_size_um(radius["value"], definition),
         **out,
-        "spot_size_err_um": spot_size_um(radius["error"], definition),
+        "spot_size_err_um": fl.spot_size_um(radius["error"], definition),
         "spot_run": str(path),
         "spot_run_uid": uid,
     }

@@ -55,6 +55,12 @@ def w0_cm(spot_size_um: float, definition: str) -> float:
     return radius_um * 1e-4
 
 
+def spot_size_um(radius_um: float, definition: str) -> float:
+    """A 1/e^2 radius (um) as the spot size quoted under ``definition``: :func:`w0_cm`'s
+    inverse."""
+    return radius_um / (w0_cm(1.0, definition) * 1e4)
+
+
 def _definition_factor(definition: str) -> float:
     if definition not in FLUENCE_DEFINITIONS:
         raise ValueError(f"unknown fluence definition {definition!r}; use {FLUENCE_DEFINITIONS}")

@@ -19,8 +19,6 @@ import numpy as np
 from scipy.optimize import curve_fit
 from scipy.special import erfc, erfinv
 
-from qslab.analysis import fluence as fl
-
 SPOT_RADIUS_KEY = "spot_radius_1e2_um"
 """The analysis entry a station's ``[beam] spot_run`` reads."""
 WIDTH_10_90_PER_RADIUS = math.sqrt(2) * float(erfinv(0.8))
@@ -51,11 +49,6 @@ class KnifeEdgeFit:
 def edge_model(x_mm, background: float, full: float, centre_mm: float, radius_mm: float):
     """Energy passing a blade at ``x_mm`` (signed ``radius_mm``: see the module docstring)."""
     return background + 0.5 * full * erfc(math.sqrt(2) * (np.asarray(x_mm) - centre_mm) / radius_mm)
-
-
-def spot_size_um(radius_um: float, definition: str) -> float:
-    """A 1/e^2 radius expressed as the spot size of ``definition`` (fluence.SPOT_DEFINITIONS)."""
-    return radius_um / (fl.w0_cm(1.0, definition) * 1e4)
 
 
 def fit_knife_edge(position_mm, energy, energy_err) -> KnifeEdgeFit:

@@ -18,13 +18,13 @@ from typing import Any
 
 import numpy as np
 
+from qslab.analysis import fluence as fl
 from qslab.analysis.knife_edge import (
     SPOT_RADIUS_KEY,
     WIDTH_10_90_PER_RADIUS,
     KnifeEdgeFit,
     fit_knife_edge,
 )
-from qslab.analysis.knife_edge import spot_size_um as spot_size
 from qslab.engine.documents import data_key
 from qslab.errors import PumpLost, ValidationError
 from qslab.procedures.base import PUMP_LOST_FRACTION, Procedure
@@ -116,8 +116,8 @@ class KnifeEdgeScan(Procedure):
                 "method": "erfc fit of the knife-edge scan",
             },
             "spot_size_um": {
-                "value": spot_size(fit.radius_um, definition),
-                "error": spot_size(fit.radius_err_um, definition),
+                "value": fl.spot_size_um(fit.radius_um, definition),
+                "error": fl.spot_size_um(fit.radius_err_um, definition),
                 "units": "um",
                 "method": definition,
             },

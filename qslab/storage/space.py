@@ -41,6 +41,6 @@ def unwritable(path: Path, exc: BaseException, *objects: Any) -> QslabError:
     UNRELEASED.append(objects)
     first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return QslabError(
-        f"{path}: could not be written to the end (the disk full?): {first}; once there is "
+        f"{path}: could not be written to the end (is the disk full?): {first}; once there is "
         "space, `qslab resume` the run's file"
     )
